@@ -1,0 +1,242 @@
+"""Command line: thin parsing, then one pipeline function per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from smart_tuner import __version__
+from smart_tuner.config import Config, ConfigError, load_config
+
+console = Console(highlight=False)
+
+DEMO_MAX_MINUTES = 20.0
+DEMO_SENTENCES = (
+    "A gentle breeze carried the smell of fresh bread across the quiet village square.",
+    "Please remember to water the tomatoes before the evening train leaves.",
+    "Every clever student brought a yellow notebook to the morning lecture.",
+)
+NOT_YET = {
+    "analyze": "dataset analysis and epoch recommendation",
+    "optimize": "hyperparameter search",
+    "auto": "the full automatic pipeline",
+    "evaluate": "quality evaluation",
+    "report": "HTML reports",
+    "history": "the run history",
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def demo_corpus_path(language: str = "en") -> Path:
+    return Path(__file__).resolve().parent / "demo_corpus" / language
+
+
+def default_config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
+    path = default_config_path(getattr(args, "config", None))
+    config = load_config(path, overrides)
+    console.print(f"Config: {path or 'built-in defaults'}")
+    return config
+
+
+def resolve_dataset(given: str | None, config: Config) -> Path:
+    if given:
+        return Path(given)
+    if config.data.dataset_path:
+        return Path(config.data.dataset_path)
+    path = demo_corpus_path("en")
+    console.print(f"No dataset given: using the embedded English demo corpus ({path}).")
+    return path
+
+
+def default_run_dir(prefix: str) -> Path:
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from smart_tuner.train.loop import train
+
+    overrides = {
+        "training.epochs": args.epochs,
+        "training.batch_size": args.batch_size,
+        "training.max_minutes": args.max_minutes,
+        "model.preset": args.preset,
+    }
+    config = resolve_config(args, overrides)
+    dataset = resolve_dataset(args.dataset, config)
+    out = Path(args.out) if args.out else default_run_dir("train")
+    train(
+        config,
+        dataset,
+        out,
+        resume=args.resume,
+        warm_start_path=Path(args.warm_start) if args.warm_start else None,
+        console=console,
+    )
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from smart_tuner.synthesize import load_model, synthesize
+
+    loaded = load_model(Path(args.checkpoint), args.device)
+    result = synthesize(loaded, args.text, Path(args.out), seed=args.seed)
+    return report_synthesis(result)
+
+
+def report_synthesis(result: Any) -> int:
+    console.print(f"Alignment: {result.alignment_png}   mel: {result.mel_png}")
+    console.print(
+        f"attention_score {result.attention_score:.3f}  diagonality {result.diagonality:.3f}  "
+        f"decoder steps {result.decoder_steps}"
+    )
+    if not result.reached_stop:
+        console.print(
+            "[red]The decoder never predicted the end of the sentence "
+            f"(stopped at the limit of {result.decoder_steps} steps), so no WAV was written: "
+            "the model has not learned to align and stop yet. Train longer, or look at the "
+            "alignment PNG above.[/red]"
+        )
+        return 3
+    console.print(f"Wrote {result.wav_path} ({result.seconds:.2f} s).")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from smart_tuner.synthesize import load_model, synthesize
+    from smart_tuner.train.loop import train
+
+    max_minutes = args.max_minutes if args.max_minutes is not None else DEMO_MAX_MINUTES
+    dataset = demo_corpus_path("en")
+    out = Path(args.out) if args.out else default_run_dir("demo")
+    overrides = {
+        "model.preset": "small",
+        "training.max_minutes": max_minutes,
+        "training.epochs": args.epochs,
+    }
+    config = resolve_config(args, overrides)
+    console.print(
+        f"[bold]Smart Tuner demo[/bold]: training the `small` Tacotron2 on the embedded "
+        f"English corpus for at most {max_minutes:g} minutes (--max-minutes to change), "
+        f"then synthesizing a sentence it never saw. Run folder: {out}"
+    )
+    summary = train(config, dataset, out, resume=args.resume, console=console)
+    if summary["stop_reason"] == "interrupted":
+        return 130
+    loaded = load_model(Path(summary["checkpoint"]))
+    corpus_text = (dataset / "metadata.csv").read_text(encoding="utf-8").lower()
+    sentence = next(s for s in DEMO_SENTENCES if s.lower().rstrip(".") not in corpus_text)
+    console.print(f"Synthesizing an unseen sentence: {sentence!r}")
+    result = synthesize(loaded, sentence, out / "demo_unseen.wav")
+    return report_synthesis(result)
+
+
+def cmd_not_yet(args: argparse.Namespace) -> int:
+    console.print(
+        f"[yellow]`smart-tuner {args.command}` ({NOT_YET[args.command]}) is not available yet "
+        "in this version.[/yellow] Available now: demo, train, synthesize."
+    )
+    return 2
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smart-tuner",
+        description="An autopilot for training Tacotron2 text-to-speech models.",
+    )
+    parser.add_argument("--version", action="version", version=f"smart-tuner {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="train on the embedded demo corpus, then speak")
+    demo.add_argument("--out", help="run folder (default runs/demo-TIMESTAMP)")
+    demo.add_argument("--max-minutes", type=float, help=f"default {DEMO_MAX_MINUTES:g}")
+    demo.add_argument("--epochs", type=int, help="stop after this many epochs")
+    demo.add_argument("--config", help="config.yaml (default ./config.yaml if present)")
+    demo.add_argument("--resume", action="store_true", help="continue the run in --out")
+    demo.set_defaults(func=cmd_demo)
+
+    tr = sub.add_parser("train", help="train Tacotron2 on a corpus")
+    tr.add_argument("dataset", nargs="?", help="LJSpeech-style folder or path|text filelist")
+    tr.add_argument("--out", help="run folder (default runs/train-TIMESTAMP)")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--preset", choices=["small", "base"])
+    tr.add_argument("--config", help="config.yaml (default ./config.yaml if present)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--warm-start", help="initialise from a checkpoint (NVIDIA's or ours)")
+    tr.add_argument("--max-minutes", type=float, help="stop gracefully after this wall time")
+    tr.set_defaults(func=cmd_train)
+
+    syn = sub.add_parser("synthesize", help="text to WAV with a trained checkpoint")
+    syn.add_argument("--checkpoint", required=True)
+    syn.add_argument("--text", required=True)
+    syn.add_argument("--out", required=True, help="output WAV; PNGs are written beside it")
+    syn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    syn.add_argument("--seed", type=int, default=0)
+    syn.set_defaults(func=cmd_synthesize)
+
+    for name, what in NOT_YET.items():
+        p = sub.add_parser(name, help=f"{what} (not available yet)")
+        p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+        for flag, kind in (
+            ("--trials", int),
+            ("--dataset", str),
+            ("--epochs", int),
+            ("--batch-size", int),
+            ("--config", str),
+            ("--out", str),
+            ("--max-minutes", float),
+        ):
+            p.add_argument(flag, type=kind, help=argparse.SUPPRESS)
+        p.set_defaults(func=cmd_not_yet)
+    return parser
+
+
+def run_command(func: Any, args: argparse.Namespace) -> int:
+    """Run one command, turning every expected failure into a clear message and exit code."""
+    from smart_tuner.data import CorpusError
+    from smart_tuner.synthesize import SynthesisError
+    from smart_tuner.train.checkpoint import CheckpointError
+    from smart_tuner.train.loop import TrainingError
+
+    try:
+        return int(func(args))
+    except ConfigError as exc:
+        console.print(f"[red]Configuration error[/red]\n{exc}")
+        return 2
+    except (CorpusError, TrainingError, CheckpointError, SynthesisError, UserError) as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted.[/yellow]")
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

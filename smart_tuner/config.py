@@ -1,0 +1,354 @@
+"""The config.yaml schema.
+
+Defaults are the user's own numbers (SPEC S11-S14, S22). Every section forbids unknown keys so a
+typo fails loudly, naming the key's path and the closest valid name, instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message says which key and why."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- the user's sections (S22)
+
+
+class EpochRange(Section):
+    min: int = Field(500, ge=1)
+    max: int = Field(5000, ge=1)
+    default: int = Field(2000, ge=1)
+
+
+class FloatRange(Section):
+    min: float
+    max: float
+    log: bool = False
+
+
+class IntChoices(Section):
+    choices: list[int]
+
+
+class SearchSpace(Section):
+    epochs: EpochRange = EpochRange()
+    learning_rate: FloatRange = FloatRange(min=1e-4, max=2e-3, log=True)
+    batch_size: IntChoices = IntChoices(choices=[8, 16, 32])
+    guided_attention_weight: FloatRange = FloatRange(min=1.0, max=20.0, log=True)
+    p_attention_dropout: FloatRange = FloatRange(min=0.0, max=0.2)
+
+
+class PhaseThresholds(Section):
+    patience: int = Field(ge=1)
+    min_improvement: float = Field(ge=0.0)
+    attention_threshold: float = Field(ge=0.0, le=1.0)
+
+
+class AdaptiveThresholds(Section):
+    enabled: bool = True
+    alignment_phase: PhaseThresholds = PhaseThresholds(
+        patience=100, min_improvement=0.01, attention_threshold=0.5
+    )
+    learning_phase: PhaseThresholds = PhaseThresholds(
+        patience=150, min_improvement=0.005, attention_threshold=0.8
+    )
+    fine_tuning_phase: PhaseThresholds = PhaseThresholds(
+        patience=200, min_improvement=0.001, attention_threshold=0.9
+    )
+
+
+class EarlyStopping(Section):
+    enabled: bool = True
+    patience_epochs: int = Field(200, ge=1)
+    min_delta: float = Field(0.001, ge=0.0)
+    adaptive_thresholds: AdaptiveThresholds = AdaptiveThresholds()
+
+
+class AttentionDegradation(Section):
+    enabled: bool = True
+    min_diagonality: float = Field(0.7, ge=0.0, le=1.0)
+
+
+class GatePatterns(Section):
+    enabled: bool = True
+    premature_stopping_threshold: float = Field(0.3, ge=0.0, le=1.0)
+
+
+class OverfittingDetection(Section):
+    enabled: bool = True
+    val_loss_increase_threshold: float = Field(0.05, ge=0.0)
+    attention_degradation: AttentionDegradation = AttentionDegradation()
+    gate_patterns: GatePatterns = GatePatterns()
+
+
+class LRScheduling(Section):
+    enabled: bool = True
+    scheduler_type: Literal["cosine_annealing", "constant"] = "cosine_annealing"
+    warmup_epochs: int = Field(100, ge=0)
+    min_lr_factor: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class BatchSizeAdaptation(Section):
+    enabled: bool = True
+    increase_threshold: float = Field(0.95, gt=0.0)
+    decrease_threshold: float = Field(2.0, gt=0.0)
+
+
+class AdaptiveLearning(Section):
+    enabled: bool = True
+    lr_scheduling: LRScheduling = LRScheduling()
+    batch_size_adaptation: BatchSizeAdaptation = BatchSizeAdaptation()
+
+
+class ProblemAction(Section):
+    threshold: float | None = None
+    patience: int | None = Field(None, ge=1)
+    action: str
+
+
+class ProblemDetection(Section):
+    gradient_explosion: ProblemAction = ProblemAction(threshold=10.0, action="reduce_lr")
+    loss_plateau: ProblemAction = ProblemAction(patience=100, action="lr_restart")
+    attention_collapse: ProblemAction = ProblemAction(threshold=0.3, action="attention_reset")
+
+
+class ReduceLR(Section):
+    factor: float = Field(0.5, gt=0.0, lt=1.0)
+    min_lr: float = Field(1e-7, ge=0.0)
+
+
+class LRRestart(Section):
+    warmup_epochs: int = Field(50, ge=0)
+    peak_lr_factor: float = Field(2.0, gt=0.0)
+
+
+class AttentionReset(Section):
+    reset_attention_weights: bool = True
+    reset_optimizer_state: bool = True
+
+
+class RecoveryStrategies(Section):
+    reduce_lr: ReduceLR = ReduceLR()
+    lr_restart: LRRestart = LRRestart()
+    attention_reset: AttentionReset = AttentionReset()
+
+
+class TrainingRecovery(Section):
+    enabled: bool = True
+    max_restarts: int = Field(3, ge=0)
+    problem_detection: ProblemDetection = ProblemDetection()
+    recovery_strategies: RecoveryStrategies = RecoveryStrategies()
+
+
+# ---------------------------------------------------------------- data, model, training
+
+
+class AudioConfig(Section):
+    """Feature extraction; defaults match NVIDIA/tacotron2 so its checkpoints warm-start."""
+
+    sampling_rate: int = Field(22050, ge=8000, le=96000)
+    filter_length: int = Field(1024, ge=64)
+    hop_length: int = Field(256, ge=16)
+    win_length: int = Field(1024, ge=64)
+    n_mel_channels: int = Field(80, ge=8, le=256)
+    mel_fmin: float = Field(0.0, ge=0.0)
+    mel_fmax: float = Field(8000.0, gt=0.0)
+    max_wav_value: float = Field(32768.0, gt=0.0)
+
+
+class DataConfig(Section):
+    dataset_path: str | None = Field(
+        None, description="Corpus used when none is given on the command line; None = demo."
+    )
+    language: Literal["auto", "en", "ru"] = "auto"
+    fold_yo: bool = Field(False, description="Russian: fold ё into е (applied to all text).")
+    expand_numbers: bool = True
+    validation_fraction: float = Field(0.05, gt=0.0, lt=0.5)
+    min_validation_items: int = Field(4, ge=1)
+    split_seed: int = 1234
+    min_seconds: float = Field(0.3, ge=0.0)
+    max_seconds: float = Field(20.0, gt=0.0)
+    cache_dir: str | None = Field(
+        None, description="Mel cache folder; default $XDG_CACHE_HOME/smart_tuner/mels."
+    )
+    num_workers: int = Field(0, ge=0, le=64)
+
+
+class ModelConfig(Section):
+    """Tacotron2 sizes. Field names follow NVIDIA/tacotron2's hparams."""
+
+    preset: Literal["base", "small"] = "base"
+    n_frames_per_step: int = Field(1, ge=1, le=8)
+    symbols_embedding_dim: int = Field(512, ge=8)
+    encoder_kernel_size: int = Field(5, ge=1)
+    encoder_n_convolutions: int = Field(3, ge=0)
+    encoder_embedding_dim: int = Field(512, ge=8)
+    attention_rnn_dim: int = Field(1024, ge=8)
+    attention_dim: int = Field(128, ge=8)
+    attention_location_n_filters: int = Field(32, ge=1)
+    attention_location_kernel_size: int = Field(31, ge=1)
+    decoder_rnn_dim: int = Field(1024, ge=8)
+    prenet_dim: int = Field(256, ge=8)
+    max_decoder_steps: int = Field(1000, ge=10)
+    gate_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    p_attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    p_decoder_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    p_prenet_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    postnet_embedding_dim: int = Field(512, ge=8)
+    postnet_kernel_size: int = Field(5, ge=1)
+    postnet_n_convolutions: int = Field(5, ge=1)
+    mask_padding: bool = True
+
+
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    # Shen et al. 2018 / NVIDIA/tacotron2 sizes.
+    "base": {},
+    # Slim sizes for a CPU: about an order of magnitude fewer FLOPs per step than `base`.
+    "small": {
+        "n_frames_per_step": 3,
+        "symbols_embedding_dim": 256,
+        "encoder_embedding_dim": 256,
+        "attention_rnn_dim": 512,
+        "attention_dim": 128,
+        "decoder_rnn_dim": 512,
+        "prenet_dim": 128,
+        "postnet_embedding_dim": 256,
+    },
+}
+
+
+class GuidedAttentionConfig(Section):
+    """Guided-attention loss (Tachibana et al. 2017): pulls attention toward the diagonal."""
+
+    weight: float = Field(5.0, ge=0.0)
+    sigma: float = Field(0.2, gt=0.0, le=1.0, description="Width g of the diagonal band.")
+    decay: float = Field(
+        0.9998, gt=0.0, le=1.0, description="Weight multiplied by this every training step."
+    )
+    min_weight: float = Field(0.1, ge=0.0)
+
+
+class TrainingConfig(Section):
+    epochs: int | None = Field(None, ge=1, description="None: the recommendation decides.")
+    batch_size: int = Field(16, ge=1, le=1024)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    weight_decay: float = Field(1e-6, ge=0.0)
+    grad_clip_thresh: float = Field(1.0, gt=0.0)
+    warmup_steps: int = Field(200, ge=0)
+    seed: int = 1234
+    max_minutes: float | None = Field(None, gt=0.0)
+    amp: bool = Field(True, description="Mixed precision when running on CUDA.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    num_threads: int | None = Field(None, ge=1, le=256)
+    guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()
+
+
+class Config(Section):
+    hyperparameter_search_space: SearchSpace = SearchSpace()
+    early_stopping: EarlyStopping = EarlyStopping()
+    overfitting_detection: OverfittingDetection = OverfittingDetection()
+    adaptive_learning: AdaptiveLearning = AdaptiveLearning()
+    training_recovery: TrainingRecovery = TrainingRecovery()
+    audio: AudioConfig = AudioConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _fields_at(path: tuple[Any, ...]) -> list[str]:
+    """Valid key names of the section reached by `path` (for 'did you mean')."""
+    model: type[BaseModel] | None = Config
+    for part in path:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return []
+        annotation = model.model_fields[part].annotation
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    return list(model.model_fields) if model else []
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        loc = item["loc"]
+        dotted = ".".join(str(p) for p in loc)
+        if item["type"] == "extra_forbidden":
+            valid = _fields_at(loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            lines.append(f"  - unknown key '{dotted}'{hint} (valid here: {', '.join(valid)})")
+        else:
+            value = item.get("input")
+            lines.append(f"  - '{dotted}' = {value!r}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fill model keys from the chosen preset; keys written in the file win."""
+    model = dict(raw.get("model") or {})
+    preset = model.get("preset", "base")
+    if preset in MODEL_PRESETS:
+        model = {**MODEL_PRESETS[preset], **model}
+    return {**raw, "model": model}
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(apply_preset(raw))
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read config.yaml (or defaults when `path` is None) and apply dotted-key overrides.
+
+    `overrides` maps 'training.batch_size' style keys to values (CLI flags); None values are
+    ignored so unset flags never clobber the file.
+    """
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of sections")
+        raw = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config_from_dict(raw, source)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,588 @@
+"""The training loop: runs epochs, asks the controller what to do, saves crash-safe checkpoints.
+
+Read it top to bottom: `train()` prepares data and model, then each epoch = train steps ->
+validation -> one record on the event stream -> controller decisions. The loop never decides on
+its own when to stop; the controller does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from smart_tuner.config import Config, ModelConfig, dump_config
+from smart_tuner.control import Action, BudgetController, Decision
+from smart_tuner.data import (
+    BucketBatchSampler,
+    Collate,
+    Corpus,
+    MelCache,
+    SymbolTable,
+    TextFrontend,
+    TTSDataset,
+    detect_language,
+    load_corpus,
+    normalize_text,
+    split_train_val,
+)
+from smart_tuner.events import (
+    ArtifactSaved,
+    CheckpointSaved,
+    DecisionMade,
+    EpochEnded,
+    EventBus,
+    JsonlWriter,
+    RunFinished,
+    RunStarted,
+    read_records,
+)
+from smart_tuner.model import Tacotron2, Tacotron2Loss, guided_attention_weight
+from smart_tuner.model.warm_start import load_checkpoint_state, warm_start
+from smart_tuner.plots import plot_alignment, plot_mels
+from smart_tuner.train.alignment_metrics import attention_score, diagonality, gate_accuracy
+from smart_tuner.train.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from smart_tuner.train.device import configure_threads, select_device
+
+CHECKPOINT_FORMAT = "smart_tuner/1"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class PreparedData:
+    corpus: Corpus
+    frontend: TextFrontend
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader
+    train_sampler: BucketBatchSampler
+    n_train: int
+    n_val: int
+
+
+def build_frontend(corpus: Corpus, config: Config) -> TextFrontend:
+    """Learn the symbol set from the corpus with the configured language rules."""
+    texts = [u.text for u in corpus.entries]
+    language = config.data.language
+    if language == "auto":
+        language = detect_language(texts)
+    normalized = [
+        normalize_text(t, language, config.data.fold_yo, config.data.expand_numbers) for t in texts
+    ]
+    return TextFrontend(
+        language,
+        config.data.fold_yo,
+        config.data.expand_numbers,
+        SymbolTable.from_texts(normalized),
+    )
+
+
+def prepare_data(
+    dataset: Path,
+    config: Config,
+    console: Console,
+    frontend: TextFrontend | None = None,
+) -> PreparedData:
+    corpus = load_corpus(dataset, config.data)
+    cache = MelCache(config.audio, config.data.cache_dir)
+    frames = cache.precompute(corpus.entries, progress=console.is_terminal, skip_errors=True)
+    if cache.failed:  # the header looked fine but the audio does not decode
+        corpus.entries = [u for u in corpus.entries if u.id in frames]
+        corpus.skipped.extend(cache.failed)
+    console.print(corpus.report())
+    if len(corpus.entries) < 2:
+        raise TrainingError(f"{dataset}: fewer than 2 usable utterances, nothing to train on")
+    if frontend is None:
+        frontend = build_frontend(corpus, config)
+    train_items, val_items = split_train_val(
+        corpus.entries,
+        config.data.validation_fraction,
+        config.data.min_validation_items,
+        config.data.split_seed,
+    )
+    r = config.model.n_frames_per_step
+
+    def loader(items: list, shuffle: bool, seed: int) -> tuple[Any, BucketBatchSampler]:
+        ids = [frontend(u.text) for u in items]
+        lengths = [frames[u.id] for u in items]
+        sampler = BucketBatchSampler(
+            lengths, config.training.batch_size, shuffle=shuffle, seed=seed, drop_last=False
+        )
+        dl = torch.utils.data.DataLoader(
+            TTSDataset(items, ids, cache),
+            batch_sampler=sampler,
+            collate_fn=Collate(r),
+            num_workers=config.data.num_workers,
+            persistent_workers=config.data.num_workers > 0,
+        )
+        return dl, sampler
+
+    train_loader, train_sampler = loader(train_items, True, config.training.seed)
+    val_loader, _ = loader(val_items, False, config.training.seed)
+    return PreparedData(
+        corpus, frontend, train_loader, val_loader, train_sampler, len(train_items), len(val_items)
+    )
+
+
+def lr_at(step: int, config: Config) -> float:
+    """Linear warm-up to the base rate; afterwards the controller owns the learning rate."""
+    warmup = config.training.warmup_steps
+    scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return config.training.learning_rate * scale
+
+
+def planned_epochs(config: Config) -> int:
+    if config.training.epochs is not None:
+        return config.training.epochs
+    return config.hyperparameter_search_space.epochs.default
+
+
+class Trainer:
+    """Owns the model and optimizer for one run folder; `run()` trains until told to stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        dataset: Path,
+        run_dir: Path,
+        *,
+        resume: bool = False,
+        warm_start_path: Path | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.console = console or Console()
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.plot_dir = self.run_dir / "plots"
+        self.last_path = self.ckpt_dir / "last.pt"
+        self.best_path = self.ckpt_dir / "best.pt"
+
+        resume_state = None
+        if resume:
+            if not self.last_path.exists():
+                raise TrainingError(f"--resume: no checkpoint at {self.last_path}")
+            resume_state = load_checkpoint(self.last_path)
+            # The architecture is fixed by the checkpoint; training settings may change.
+            config = config.model_copy(
+                update={"model": ModelConfig.model_validate(resume_state["config"]["model"])}
+            )
+        elif self.last_path.exists():
+            raise TrainingError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it "
+                "or choose another --out folder"
+            )
+        self.config = config
+
+        torch.manual_seed(config.training.seed)
+        self.threads = configure_threads(config.training.num_threads)
+        self.device = select_device(config.training.device)
+        self.use_amp = config.training.amp and self.device.type == "cuda"
+
+        frontend = TextFrontend.from_dict(resume_state["frontend"]) if resume_state else None
+        self.data = prepare_data(dataset, config, self.console, frontend)
+        self.frontend = self.data.frontend
+
+        self.model = Tacotron2(
+            config.model, len(self.frontend.symbols), config.audio.n_mel_channels
+        )
+        self.model.to(self.device)
+        self.criterion = Tacotron2Loss(sigma=config.training.guided_attention.sigma)
+        self.optimizer = self._new_optimizer()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+        self.epoch = 0
+        self.step = 0
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.prior_wall_seconds = 0.0
+        self.stop_reason = "not_started"
+        self.last_record: dict[str, Any] = {}
+        self.decisions: list[dict[str, Any]] = []
+
+        if resume_state is not None:
+            self._restore(resume_state)
+        elif warm_start_path is not None:
+            report = warm_start(self.model, load_checkpoint_state(warm_start_path))
+            self.console.print(report.summary())
+            atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
+
+        self.bus = EventBus()
+        self._trim_stream_after(self.epoch)
+        self.bus.subscribe(JsonlWriter(self.run_dir / "metrics.jsonl"))
+
+    # ------------------------------------------------------------------ state
+
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.model.parameters(),
+            lr=lr_at(0, self.config),
+            weight_decay=self.config.training.weight_decay,
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "wall_seconds": self.prior_wall_seconds + self._elapsed(),
+            "config": self.config.model_dump(mode="json"),
+            "frontend": self.frontend.to_dict(),
+            "rng": rng_state(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.best_val_loss = float(state["best_val_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.prior_wall_seconds = float(state["wall_seconds"])
+        set_rng_state(state["rng"])
+        self.console.print(f"Resuming {self.run_dir} after epoch {self.epoch} (step {self.step}).")
+
+    def _trim_stream_after(self, epoch: int) -> None:
+        """On resume, forget epochs newer than the checkpoint (they will be trained again)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = [
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and _epoch_of(line) <= epoch
+        ]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._started if hasattr(self, "_started") else 0.0
+
+    def save(self, is_best: bool) -> None:
+        state = self._state()
+        save_checkpoint(state, self.last_path)
+        self.bus.emit(CheckpointSaved(self.epoch, str(self.last_path), False))
+        if is_best:
+            save_checkpoint(state, self.best_path)
+            self.bus.emit(CheckpointSaved(self.epoch, str(self.best_path), True))
+
+    # ------------------------------------------------------------------ epochs
+
+    def train_epoch(self, progress: Progress) -> dict[str, float]:
+        model, cfg = self.model, self.config
+        model.train()
+        self.data.train_sampler.set_epoch(self.epoch)
+        task = progress.add_task(f"epoch {self.epoch + 1}", total=len(self.data.train_loader))
+        losses: list[torch.Tensor] = []
+        grad_norms: list[torch.Tensor] = []
+        frames = 0
+        started = time.monotonic()
+        for batch in self.data.train_loader:
+            batch = batch.to(self.device)
+            lr = lr_at(self.step, cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            ga_weight = guided_attention_weight(self.step, cfg.training.guided_attention)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                output = model(
+                    batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
+                )
+                loss = self.criterion(
+                    output,
+                    batch.mel_padded,
+                    batch.gate_padded,
+                    batch.input_lengths,
+                    batch.output_lengths,
+                    ga_weight,
+                )["loss"]
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.training.grad_clip_thresh
+            )
+            if self.use_amp:
+                self.scaler.step(self.optimizer)  # skips the update itself on inf/NaN
+                self.scaler.update()
+            elif torch.isfinite(grad_norm) and torch.isfinite(loss):
+                self.optimizer.step()  # a non-finite step changes nothing; counted below
+            losses.append(loss.detach())
+            grad_norms.append(grad_norm.detach())
+            frames += int(batch.output_lengths.sum())
+            self.step += 1
+            progress.update(task, advance=1)
+        progress.remove_task(task)
+        seconds = time.monotonic() - started
+        loss_t = torch.stack(losses).float()
+        norms = torch.stack(grad_norms).float()
+        finite = torch.isfinite(loss_t)
+        return {
+            "train_loss": float(loss_t[finite].mean()) if finite.any() else math.nan,
+            "grad_norm": float(norms[torch.isfinite(norms)].mean())
+            if torch.isfinite(norms).any()
+            else math.nan,
+            "grad_norm_max": float(norms.max()),
+            "nonfinite_steps": float((~(finite & torch.isfinite(norms))).sum()),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "guided_attention_weight": guided_attention_weight(
+                self.step, cfg.training.guided_attention
+            ),
+            "batch_size": float(cfg.training.batch_size),
+            "frames_per_second": frames / max(seconds, 1e-9),
+            "train_seconds": seconds,
+            "step": float(self.step),
+        }
+
+    @torch.no_grad()
+    def validate(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """Teacher-forced validation: losses and the alignment metrics, weighted by batch size."""
+        model, r = self.model, self.config.model.n_frames_per_step
+        model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        sample: dict[str, Any] = {}
+        for batch in self.data.val_loader:
+            batch = batch.to(self.device)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                output = model(
+                    batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
+                )
+                parts = self.criterion(
+                    output,
+                    batch.mel_padded,
+                    batch.gate_padded,
+                    batch.input_lengths,
+                    batch.output_lengths,
+                    0.0,
+                )
+            n = batch.text_padded.shape[0]
+            dec_lengths = torch.div(batch.output_lengths + r - 1, r, rounding_mode="floor")
+            values = {
+                "val_loss": float(parts["loss"]),
+                "val_mel_loss": float(parts["mel_loss"]),
+                "val_postnet_loss": float(parts["postnet_loss"]),
+                "val_gate_loss": float(parts["gate_loss"]),
+                "attention_score": attention_score(
+                    output.alignments, batch.input_lengths, dec_lengths
+                ),
+                "diagonality": diagonality(output.alignments, batch.input_lengths, dec_lengths),
+                "gate_accuracy": gate_accuracy(
+                    output.gate_outputs, batch.gate_padded, batch.output_lengths
+                ),
+            }
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value * n
+            count += n
+            if not sample:
+                t_in, t_out = int(batch.input_lengths[0]), int(batch.output_lengths[0])
+                sample = {
+                    "alignment": output.alignments[0, : dec_lengths[0], :t_in].float().cpu(),
+                    "target": batch.mel_padded[0, :, :t_out].float().cpu(),
+                    "predicted": output.mel_outputs_postnet[0, :, :t_out].float().cpu(),
+                }
+        return {k: v / max(count, 1) for k, v in sums.items()}, sample
+
+    def _save_pictures(self, sample: dict[str, Any], record: dict[str, Any]) -> None:
+        if not sample:
+            return
+        title = (
+            f"epoch {self.epoch}  attention_score {record['attention_score']:.2f}  "
+            f"diagonality {record['diagonality']:.2f}"
+        )
+        align = plot_alignment(
+            sample["alignment"].numpy(), self.plot_dir / "alignment_latest.png", title
+        )
+        mel = plot_mels(
+            {"target": sample["target"].numpy(), "predicted": sample["predicted"].numpy()},
+            self.plot_dir / "mel_latest.png",
+            title,
+        )
+        if self.epoch % 10 == 0 or self.epoch == 1:
+            plot_alignment(
+                sample["alignment"].numpy(),
+                self.plot_dir / f"alignment_e{self.epoch:05d}.png",
+                title,
+            )
+        self.bus.emit(ArtifactSaved(self.epoch, str(align), "alignment"))
+        self.bus.emit(ArtifactSaved(self.epoch, str(mel), "mel"))
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, controller: BudgetController) -> dict[str, Any]:
+        cfg = self.config
+        self._started = time.monotonic()
+        atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+        self.bus.emit(
+            RunStarted(
+                str(self.run_dir),
+                {
+                    "preset": cfg.model.preset,
+                    "n_frames_per_step": cfg.model.n_frames_per_step,
+                    "batch_size": cfg.training.batch_size,
+                    "learning_rate": cfg.training.learning_rate,
+                    "planned_epochs": controller.max_epochs,
+                    "device": str(self.device),
+                    "threads": self.threads,
+                    "amp": self.use_amp,
+                    "n_symbols": len(self.frontend.symbols),
+                    "language": self.frontend.language,
+                    "train_items": self.data.n_train,
+                    "val_items": self.data.n_val,
+                },
+                resumed_from_epoch=self.epoch,
+            )
+        )
+        self.console.print(
+            f"Training on {self.device} ({self.threads} threads"
+            f"{', AMP' if self.use_amp else ''}): {self.data.n_train} train / "
+            f"{self.data.n_val} validation utterances, {len(self.frontend.symbols)} symbols "
+            f"({self.frontend.language}), preset {cfg.model.preset}, "
+            f"r={cfg.model.n_frames_per_step}, batch {cfg.training.batch_size}."
+        )
+        self.stop_reason = "epochs_completed"
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        try:
+            with progress:
+                while True:
+                    if self.epoch >= controller.max_epochs:
+                        self.stop_reason = "epochs_completed"
+                        break
+                    epoch_started = time.monotonic()
+                    train_metrics = self.train_epoch(progress)
+                    val_metrics, sample = self.validate()
+                    self.epoch += 1
+                    record = {
+                        **train_metrics,
+                        **val_metrics,
+                        "epoch_seconds": time.monotonic() - epoch_started,
+                    }
+                    is_best = math.isfinite(record["val_loss"]) and (
+                        record["val_loss"] < self.best_val_loss
+                    )
+                    if is_best:
+                        self.best_val_loss = record["val_loss"]
+                        self.best_epoch = self.epoch
+                    self.save(is_best)
+                    self.last_record = {"epoch": self.epoch, **record}
+                    self.bus.emit(EpochEnded(self.epoch, record))
+                    self._save_pictures(sample, record)
+                    self._print_epoch(record, is_best)
+                    decisions = controller.decide(self.last_record, self._elapsed())
+                    if self._apply(decisions):
+                        break
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+            self.console.print(
+                "[yellow]Interrupted: saving a checkpoint; continue with --resume.[/yellow]"
+            )
+            save_checkpoint(self._state(), self.last_path)
+        return self._finish()
+
+    def _apply(self, decisions: list[Decision]) -> bool:
+        """Carry out the controller's decisions; True when the run should stop."""
+        stop = False
+        for decision in decisions:
+            if decision.action is Action.CONTINUE:
+                continue
+            self.decisions.append(
+                {"epoch": self.epoch, "action": str(decision.action), "reason": decision.reason}
+            )
+            self.bus.emit(
+                DecisionMade(self.epoch, str(decision.action), decision.reason, decision.params)
+            )
+            self.console.print(f"[cyan]decision[/cyan] {decision.action}: {decision.reason}")
+            if decision.action is Action.STOP:
+                self.stop_reason = decision.stop_reason or "stopped"
+                stop = True
+        return stop
+
+    def _print_epoch(self, r: dict[str, Any], is_best: bool) -> None:
+        self.console.print(
+            f"epoch {self.epoch:4d}  train {r['train_loss']:.4f}  val {r['val_loss']:.4f}  "
+            f"attention_score {r['attention_score']:.3f}  diagonality {r['diagonality']:.3f}  "
+            f"gate_accuracy {r['gate_accuracy']:.3f}  lr {r['lr']:.2e}  "
+            f"{r['epoch_seconds']:.1f}s{'  *best' if is_best else ''}",
+            highlight=False,
+        )
+
+    def _finish(self) -> dict[str, Any]:
+        last = self.last_record or (read_records(self.run_dir / "metrics.jsonl") or [{}])[-1]
+        summary = {
+            "epochs_run": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            "attention_score": last.get("attention_score"),
+            "diagonality": last.get("diagonality"),
+            "gate_accuracy": last.get("gate_accuracy"),
+            "final_val_loss": last.get("val_loss"),
+            "stop_reason": self.stop_reason,
+            "wall_seconds": round(self.prior_wall_seconds + self._elapsed(), 1),
+            "steps": self.step,
+            "device": str(self.device),
+            "decisions": self.decisions,
+            "checkpoint": str(self.best_path if self.best_path.exists() else self.last_path),
+            "skipped_items": [s.__dict__ for s in self.data.corpus.skipped],
+        }
+        atomic_write_text(
+            self.run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False)
+        )
+        self.bus.emit(RunFinished(summary))
+        self.bus.close()
+        self.console.print(
+            f"Stopped ({self.stop_reason}) after {self.epoch} epochs, "
+            f"{summary['wall_seconds'] / 60:.1f} min; best val_loss "
+            f"{self.best_val_loss:.4f} at epoch {self.best_epoch}. Run folder: {self.run_dir}"
+        )
+        return summary
+
+
+def _epoch_of(line: str) -> int:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return 1 << 30  # a torn line is dropped
+    return int(record.get("epoch", 0) or 0)
+
+
+def train(
+    config: Config,
+    dataset: Path,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    warm_start_path: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train one run folder until the plan, the budget or the user stops it."""
+    trainer = Trainer(
+        config, dataset, run_dir, resume=resume, warm_start_path=warm_start_path, console=console
+    )
+    controller = BudgetController(planned_epochs(trainer.config), config.training.max_minutes)
+    return trainer.run(controller)

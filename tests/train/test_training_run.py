@@ -1,0 +1,102 @@
+"""The training loop end to end on a tiny corpus and a tiny real Tacotron2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import make_corpus, tiny_config
+
+from smart_tuner.events import read_records
+from smart_tuner.train.checkpoint import load_checkpoint
+from smart_tuner.train.loop import TrainingError, train
+
+
+def listing(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*"))
+
+
+def test_run_folder_holds_everything(corpus, cache_dir, tmp_path):
+    before = listing(corpus)
+    run = tmp_path / "run"
+    summary = train(tiny_config(cache_dir, epochs=2), corpus, run)
+    assert summary["epochs_run"] == 2
+    assert summary["stop_reason"] == "epochs_completed"
+    on_disk = json.loads((run / "summary.json").read_text())
+    for key in (
+        "epochs_run",
+        "best_epoch",
+        "best_val_loss",
+        "attention_score",
+        "diagonality",
+        "stop_reason",
+        "wall_seconds",
+    ):
+        assert key in on_disk
+    assert 1 <= on_disk["best_epoch"] <= 2
+    records = read_records(run / "metrics.jsonl")
+    assert [r["epoch"] for r in records] == [1, 2]
+    for name in (
+        "train_loss",
+        "val_loss",
+        "attention_score",
+        "diagonality",
+        "gate_accuracy",
+        "lr",
+        "epoch_seconds",
+        "grad_norm",
+    ):
+        assert name in records[0]
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "checkpoints" / "best.pt").is_file()
+    assert (run / "plots" / "alignment_latest.png").stat().st_size > 1000
+    assert listing(corpus) == before, "the dataset folder must never be written to"
+
+
+def test_resume_continues_the_same_run(corpus, cache_dir, tmp_path):
+    straight = train(tiny_config(cache_dir, epochs=3), corpus, tmp_path / "straight")
+    part = tmp_path / "part"
+    train(tiny_config(cache_dir, epochs=2), corpus, part)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(tiny_config(cache_dir, epochs=3), corpus, part)
+    resumed = train(tiny_config(cache_dir, epochs=3), corpus, part, resume=True)
+    assert resumed["epochs_run"] == 3
+    a = read_records(tmp_path / "straight" / "metrics.jsonl")
+    b = read_records(part / "metrics.jsonl")
+    assert [r["epoch"] for r in b] == [1, 2, 3]
+    # Same data order, same RNG, same optimizer state: the resumed epoch is the same epoch.
+    assert b[2]["train_loss"] == pytest.approx(a[2]["train_loss"], rel=1e-5)
+    assert b[2]["val_loss"] == pytest.approx(a[2]["val_loss"], rel=1e-5)
+    assert straight["steps"] == resumed["steps"]
+    state = load_checkpoint(part / "checkpoints" / "last.pt")
+    assert state["epoch"] == 3
+
+
+def test_resume_after_a_torn_metrics_line(corpus, cache_dir, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(cache_dir, epochs=1), corpus, run)
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"event": "epoch_ended", "epoch": 2, "train_lo')  # killed mid-write
+    train(tiny_config(cache_dir, epochs=2), corpus, run, resume=True)
+    assert [r["epoch"] for r in read_records(run / "metrics.jsonl")] == [1, 2]
+
+
+def test_broken_entries_are_skipped_and_reported(tmp_path, cache_dir):
+    root = make_corpus(tmp_path / "corpus", n=10)
+    shutil.copy(root / "wavs" / "utt000.wav", tmp_path / "outside.wav")
+    (root / "wavs" / "utt001.wav").unlink()
+    meta = (root / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    meta[2] = "utt002|"
+    meta.append("../../outside|A file outside the dataset.")
+    (root / "metadata.csv").write_text("\n".join(meta) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    summary = train(tiny_config(cache_dir, epochs=1), root, run)
+    assert summary["epochs_run"] == 1
+    reasons = {item["item"]: item["reason"] for item in summary["skipped_items"]}
+    assert len(reasons) == 3, reasons
+    text = " ".join(f"{k} {v}" for k, v in reasons.items()).lower()
+    assert "utt001" in text and "not found" in text
+    assert "utt002" in text and "empty" in text
+    assert "outside" in text and "leaves the dataset folder" in text

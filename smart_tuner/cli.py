@@ -23,12 +23,10 @@ DEMO_SENTENCES = (
     "Every clever student brought a yellow notebook to the morning lecture.",
 )
 NOT_YET = {
-    "analyze": "dataset analysis and epoch recommendation",
     "optimize": "hyperparameter search",
     "auto": "the full automatic pipeline",
     "evaluate": "quality evaluation",
     "report": "HTML reports",
-    "history": "the run history",
 }
 
 
@@ -64,6 +62,15 @@ def resolve_dataset(given: str | None, config: Config) -> Path:
     return path
 
 
+def demo_overrides(max_minutes: float | None, epochs: int | None) -> dict[str, Any]:
+    """The demo recipe: the `small` preset and training settings that align fast on a CPU."""
+    return {
+        "model.preset": "small",
+        "training.max_minutes": max_minutes if max_minutes is not None else DEMO_MAX_MINUTES,
+        "training.epochs": epochs,
+    }
+
+
 def default_run_dir(prefix: str) -> Path:
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -83,6 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = resolve_config(args, overrides)
     dataset = resolve_dataset(args.dataset, config)
     out = Path(args.out) if args.out else default_run_dir("train")
+    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume)
     train(
         config,
         dataset,
@@ -90,8 +98,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         warm_start_path=Path(args.warm_start) if args.warm_start else None,
         console=console,
+        track=not args.no_track,
+        run_params=run_params,
     )
     return 0
+
+
+def plan_epochs(
+    config: Config, dataset: Path, console: Console, resumed: bool = False
+) -> tuple[Config, dict[str, Any]]:
+    """S6/S7: analyse and recommend epochs unless --epochs (or config) fixes them."""
+    from smart_tuner.analysis.report import format_summary
+    from smart_tuner.pipeline import recommend_for
+
+    rec = recommend_for(dataset, config, console)
+    console.print(format_summary(rec.profile, rec.plan))
+    if config.training.epochs is not None or resumed:
+        if config.training.epochs is not None:
+            console.print(f"Epochs set by hand: {config.training.epochs} (S7).")
+        return config, rec.run_params
+    training = config.training.model_copy(update={"epochs": int(rec.plan.epochs)})
+    return config.model_copy(update={"training": training}), rec.run_params
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
@@ -127,18 +154,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     max_minutes = args.max_minutes if args.max_minutes is not None else DEMO_MAX_MINUTES
     dataset = demo_corpus_path("en")
     out = Path(args.out) if args.out else default_run_dir("demo")
-    overrides = {
-        "model.preset": "small",
-        "training.max_minutes": max_minutes,
-        "training.epochs": args.epochs,
-    }
-    config = resolve_config(args, overrides)
+    config = resolve_config(args, demo_overrides(max_minutes, args.epochs))
+    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume)
     console.print(
         f"[bold]Smart Tuner demo[/bold]: training the `small` Tacotron2 on the embedded "
         f"English corpus for at most {max_minutes:g} minutes (--max-minutes to change), "
         f"then synthesizing a sentence it never saw. Run folder: {out}"
     )
-    summary = train(config, dataset, out, resume=args.resume, console=console)
+    summary = train(
+        config,
+        dataset,
+        out,
+        resume=args.resume,
+        console=console,
+        track=True,
+        run_params=run_params,
+    )
     if summary["stop_reason"] == "interrupted":
         return 130
     loaded = load_model(Path(summary["checkpoint"]))
@@ -147,6 +178,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"Synthesizing an unseen sentence: {sentence!r}")
     result = synthesize(loaded, sentence, out / "demo_unseen.wav")
     return report_synthesis(result)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from smart_tuner.track._util import resolve_path
+    from smart_tuner.track.history_command import print_history
+
+    config = resolve_config(args, {})
+    return print_history(resolve_path(config.tracking.history.path), console, as_json=args.json)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from smart_tuner.track.ui import launch_ui
+
+    config = resolve_config(args, {})
+    return launch_ui(config, Path(args.runs), console=console)
 
 
 def cmd_not_yet(args: argparse.Namespace) -> int:
@@ -186,7 +232,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--warm-start", help="initialise from a checkpoint (NVIDIA's or ours)")
     tr.add_argument("--max-minutes", type=float, help="stop gracefully after this wall time")
+    tr.add_argument("--no-track", action="store_true", help="no MLflow/TensorBoard/history")
     tr.set_defaults(func=cmd_train)
+
+    from smart_tuner.analysis import command as analyze_command
+
+    an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
+    analyze_command.add_arguments(an)
+    an.set_defaults(func=lambda args: analyze_command.run(args, console))
+
+    hist = sub.add_parser("history", help="past runs and what they taught the recommendation")
+    hist.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    hist.add_argument("--config", help="config.yaml (default ./config.yaml if present)")
+    hist.set_defaults(func=cmd_history)
+
+    ui = sub.add_parser("ui", help="start MLflow UI and TensorBoard on 127.0.0.1")
+    ui.add_argument("--runs", default="runs", help="folder holding run folders (TensorBoard)")
+    ui.add_argument("--config", help="config.yaml (default ./config.yaml if present)")
+    ui.set_defaults(func=cmd_ui)
 
     syn = sub.add_parser("synthesize", help="text to WAV with a trained checkpoint")
     syn.add_argument("--checkpoint", required=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
-from conftest import tiny_config
 
 import smart_tuner_main
 from smart_tuner.cli import build_parser, main
 from smart_tuner.synthesize import load_model, synthesize
 from smart_tuner.train.checkpoint import load_checkpoint, save_checkpoint
 from smart_tuner.train.loop import train
+from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [
@@ -28,6 +28,7 @@ COMMANDS = [
     "evaluate",
     "report",
     "history",
+    "ui",
 ]
 
 

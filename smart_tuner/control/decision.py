@@ -8,17 +8,36 @@ from typing import Any
 
 
 class Action(StrEnum):
+    """One thing the loop must do (or, for the informational ones, only log).
+
+    Informational: CONTINUE, REPORT, PHASE, REPLAN. Everything else changes the run.
+    """
+
     CONTINUE = "continue"
-    STOP = "stop"
-    SET_LR = "set_lr"
-    RESET_ATTENTION = "reset_attention"
-    RESET_OPTIMIZER = "reset_optimizer"
-    SET_BATCH_SIZE = "set_batch_size"
-    RESTART = "restart"
+    STOP = "stop"  # params: stop_reason (STOP_REASONS), best_epoch, best_val_loss
+    SET_LR = "set_lr"  # params: lr (now), factor, cause
+    LR_RESTART = "lr_restart"  # params: warmup_epochs, peak_lr
+    RESET_ATTENTION = "reset_attention"  # re-initialise the attention module's weights
+    RESET_OPTIMIZER = "reset_optimizer"  # fresh optimizer state (Adam moments)
+    ROLLBACK = "rollback"  # params: to_epoch, lr: load the last good checkpoint
+    CHECKPOINT = "checkpoint"  # params: tag: keep a named copy before a destructive action
+    SET_BATCH_SIZE = "set_batch_size"  # params: batch_size, previous, lr
+    RESTART = "restart"  # params: attempt, learning_rate, guided_attention_weight, ...
+    REPORT = "report"  # params: report (ProgressReport as dict), text (printable)
+    PHASE = "phase"  # params: phase, previous
+    REPLAN = "replan"  # params: effective_epochs, previous (budget re-planning)
+
+
+STOP_REASONS = frozenset(
+    {"converged", "overfitting", "no_improvement", "budget", "epochs_completed", "diverged"}
+)
+INFORMATIONAL = frozenset({Action.CONTINUE, Action.REPORT, Action.PHASE, Action.REPLAN})
 
 
 @dataclass(frozen=True)
 class Decision:
+    """One action, the human-readable reason with the numbers behind it, and its parameters."""
+
     action: Action
     reason: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -26,3 +45,15 @@ class Decision:
     @property
     def stop_reason(self) -> str | None:
         return self.params.get("stop_reason") if self.action is Action.STOP else None
+
+    @property
+    def informational(self) -> bool:
+        """True when the loop only needs to log it."""
+        return self.action in INFORMATIONAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": str(self.action), "reason": self.reason, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        return cls(Action(data["action"]), str(data["reason"]), dict(data.get("params") or {}))

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from smart_tuner.config import ModelConfig
+from smart_tuner.model.dca import DynamicConvolutionAttention
 from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, Prenet
 
 # Gate logit written past each utterance's end; sigmoid(1e3) == 1, i.e. "stop" (NVIDIA's value).
@@ -137,13 +138,27 @@ class Decoder(nn.Module):
         enc = cfg.encoder_embedding_dim
         self.prenet = Prenet(step_dim, [cfg.prenet_dim, cfg.prenet_dim], cfg.p_prenet_dropout)
         self.attention_rnn = nn.LSTMCell(cfg.prenet_dim + enc, cfg.attention_rnn_dim)
-        self.attention_layer = Attention(
-            cfg.attention_rnn_dim,
-            enc,
-            cfg.attention_dim,
-            cfg.attention_location_n_filters,
-            cfg.attention_location_kernel_size,
-        )
+        self.attention_layer: Attention | DynamicConvolutionAttention
+        if cfg.attention == "dynamic_convolution":
+            self.attention_layer = DynamicConvolutionAttention(
+                cfg.attention_rnn_dim,
+                cfg.attention_dim,
+                cfg.dca_static_filters,
+                cfg.dca_static_kernel_size,
+                cfg.dca_dynamic_filters,
+                cfg.dca_dynamic_kernel_size,
+                cfg.dca_prior_length,
+                cfg.dca_prior_alpha,
+                cfg.dca_prior_beta,
+            )
+        else:
+            self.attention_layer = Attention(
+                cfg.attention_rnn_dim,
+                enc,
+                cfg.attention_dim,
+                cfg.attention_location_n_filters,
+                cfg.attention_location_kernel_size,
+            )
         self.decoder_rnn = nn.LSTMCell(cfg.attention_rnn_dim + enc, cfg.decoder_rnn_dim)
         self.linear_projection = LinearNorm(cfg.decoder_rnn_dim + enc, step_dim)
         self.gate_layer = LinearNorm(cfg.decoder_rnn_dim + enc, 1, w_init_gain="sigmoid")
@@ -153,8 +168,12 @@ class Decoder(nn.Module):
         att = memory.new_zeros(batch, self.attention_rnn_dim)
         dec = memory.new_zeros(batch, self.decoder_rnn_dim)
         weights = memory.new_zeros(batch, t_in)
+        if getattr(self.attention_layer, "needs_initial_focus", False):
+            weights = weights.clone()
+            weights[:, 0] = 1.0  # location-relative attention starts on the first symbol
+        cumulative = memory.new_zeros(batch, t_in)
         context = memory.new_zeros(batch, self.encoder_embedding_dim)
-        return DecoderState(att, att, dec, dec, weights, weights, context)
+        return DecoderState(att, att, dec, dec, weights, cumulative, context)
 
     def step(
         self,
@@ -351,3 +370,17 @@ class Tacotron2(nn.Module):
         layer = self.decoder.attention_layer
         layer.reset_parameters()
         return [f"decoder.attention_layer.{name}" for name, _ in layer.named_parameters()]
+
+    @torch.no_grad()
+    def init_output_bias(self, mel_mean: Tensor, frames_per_utterance: float) -> None:
+        """Start the outputs at the data's statistics instead of zero.
+
+        The mel projection's bias becomes the per-channel mean log-mel (log-mels sit around -6,
+        so a zero start spends the first hundreds of steps learning a constant), and the gate
+        bias the log-odds of a step being the last one. Call on a fresh model only.
+        """
+        r = self.n_frames_per_step
+        bias = self.decoder.linear_projection.linear_layer.bias
+        bias.copy_(mel_mean.to(bias).repeat(r))
+        p_stop = min(0.5, r / max(frames_per_utterance, 1.0))
+        self.decoder.gate_layer.linear_layer.bias.fill_(math.log(p_stop / (1.0 - p_stop)))

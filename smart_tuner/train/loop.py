@@ -73,6 +73,14 @@ class PreparedData:
     train_sampler: BucketBatchSampler
     n_train: int
     n_val: int
+    cache: MelCache
+    train_items: list
+
+    def mel_statistics(self, limit: int = 200) -> tuple[torch.Tensor, float]:
+        """Per-channel mean log-mel and mean length (frames) over up to `limit` train items."""
+        mels = [torch.from_numpy(self.cache.get(u)) for u in self.train_items[:limit]]
+        mean = torch.cat(mels, dim=1).mean(dim=1)
+        return mean, sum(m.shape[1] for m in mels) / len(mels)
 
 
 def build_frontend(corpus: Corpus, config: Config) -> TextFrontend:
@@ -135,7 +143,15 @@ def prepare_data(
     train_loader, train_sampler = loader(train_items, True, config.training.seed)
     val_loader, _ = loader(val_items, False, config.training.seed)
     return PreparedData(
-        corpus, frontend, train_loader, val_loader, train_sampler, len(train_items), len(val_items)
+        corpus,
+        frontend,
+        train_loader,
+        val_loader,
+        train_sampler,
+        len(train_items),
+        len(val_items),
+        cache,
+        train_items,
     )
 
 
@@ -179,9 +195,13 @@ class Trainer:
                 raise TrainingError(f"--resume: no checkpoint at {self.last_path}")
             resume_state = load_checkpoint(self.last_path)
             # The architecture is fixed by the checkpoint; training settings may change.
-            config = config.model_copy(
-                update={"model": ModelConfig.model_validate(resume_state["config"]["model"])}
-            )
+            update: dict[str, Any] = {
+                "model": ModelConfig.model_validate(resume_state["config"]["model"])
+            }
+            if config.training.epochs is None:  # keep the plan the run was started with
+                epochs = resume_state["config"]["training"].get("epochs")
+                update["training"] = config.training.model_copy(update={"epochs": epochs})
+            config = config.model_copy(update=update)
         elif self.last_path.exists():
             raise TrainingError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it "
@@ -221,6 +241,9 @@ class Trainer:
             report = warm_start(self.model, load_checkpoint_state(warm_start_path))
             self.console.print(report.summary())
             atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
+        else:
+            mean, frames = self.data.mel_statistics()
+            self.model.init_output_bias(mean, frames)
 
         self.bus = EventBus()
         self._trim_stream_after(self.epoch)
@@ -428,7 +451,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, controller: BudgetController) -> dict[str, Any]:
+    def run(
+        self, controller: BudgetController, run_params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         cfg = self.config
         self._started = time.monotonic()
         atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
@@ -448,6 +473,8 @@ class Trainer:
                     "language": self.frontend.language,
                     "train_items": self.data.n_train,
                     "val_items": self.data.n_val,
+                    "attention": cfg.model.attention,
+                    **(run_params or {}),
                 },
                 resumed_from_epoch=self.epoch,
             )
@@ -503,6 +530,9 @@ class Trainer:
                 "[yellow]Interrupted: saving a checkpoint; continue with --resume.[/yellow]"
             )
             save_checkpoint(self._state(), self.last_path)
+        except BaseException:
+            self.bus.close()  # trackers mark the run as failed instead of leaving it running
+            raise
         return self._finish()
 
     def _apply(self, decisions: list[Decision]) -> bool:
@@ -579,10 +609,28 @@ def train(
     resume: bool = False,
     warm_start_path: Path | None = None,
     console: Console | None = None,
+    track: bool = False,
+    run_params: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    nested_name: str | None = None,
 ) -> dict[str, Any]:
-    """Train one run folder until the plan, the budget or the user stops it."""
+    """Train one run folder until the plan, the budget or the user stops it.
+
+    `track` attaches the trackers (MLflow, TensorBoard, log file, history DB) to the run's
+    event stream; `run_params` (e.g. the dataset profile) travel with the RunStarted event.
+    """
     trainer = Trainer(
         config, dataset, run_dir, resume=resume, warm_start_path=warm_start_path, console=console
     )
+    if track:
+        from smart_tuner.track import attach_trackers
+
+        attach_trackers(
+            trainer.bus,
+            trainer.run_dir,
+            trainer.config,
+            parent_run_id=parent_run_id,
+            nested_name=nested_name,
+        )
     controller = BudgetController(planned_epochs(trainer.config), config.training.max_minutes)
-    return trainer.run(controller)
+    return trainer.run(controller, run_params or {})

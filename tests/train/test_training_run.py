@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_corpus, tiny_config
 
 from smart_tuner.events import read_records
 from smart_tuner.train.checkpoint import load_checkpoint
 from smart_tuner.train.loop import TrainingError, train
+from tests.helpers import make_corpus, tiny_config
 
 
 def listing(root: Path) -> list[tuple[str, int]]:

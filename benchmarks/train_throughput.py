@@ -1,0 +1,241 @@
+"""Seconds per Tacotron2 training step and mel frames per second, printed as a table.
+
+    python benchmarks/train_throughput.py [--nvidia-repo DIR] [--repeats 3] [--quick]
+
+Shapes: batch 16 x 100 tokens x 560 frames (NVIDIA-sized utterances) and the demo's typical
+batch (16 x 50 x 264). Models: `base` r=1, `base` r=2, `small` with its r. With
+`--nvidia-repo DIR` (a checkout of NVIDIA/tacotron2 *outside* this project; its code is never
+copied here) the reference model is timed at the same sizes and shape in the same run, and the
+table gives the ratio. "non-matmul %" is the share of the step's CPU time spent outside matrix
+arithmetic (GEMM and convolution kernels), from torch.profiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from smart_tuner.config import ModelConfig, load_config  # noqa: E402
+from smart_tuner.model import Tacotron2, Tacotron2Loss  # noqa: E402
+from smart_tuner.train.device import select_device  # noqa: E402
+
+N_SYMBOLS = 148
+N_MELS = 80
+MATMUL_OPS = (
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::addbmm",
+    "aten::mkldnn_convolution",
+    "aten::_convolution",
+    "aten::convolution_backward",
+    "aten::mkldnn_rnn_layer",
+    "aten::mkldnn_rnn_layer_backward",
+    "aten::_mkldnn_rnn_layer",
+)
+
+
+@dataclass
+class Shape:
+    name: str
+    batch: int
+    t_in: int
+    t_out: int
+
+
+@dataclass
+class Result:
+    forward: float
+    backward: float
+    optimizer: float
+    non_matmul: float | None
+
+    @property
+    def step(self) -> float:
+        return self.forward + self.backward + self.optimizer
+
+
+def make_batch(shape: Shape, r: int, device: torch.device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    t_out = shape.t_out - shape.t_out % r
+    mels = torch.randn(shape.batch, N_MELS, t_out, generator=g) - 5.0
+    gate = torch.zeros(shape.batch, t_out)
+    gate[:, -1] = 1.0
+    return {
+        "text": torch.randint(2, N_SYMBOLS, (shape.batch, shape.t_in), generator=g).to(device),
+        "in_len": torch.full((shape.batch,), shape.t_in, dtype=torch.long).to(device),
+        "mels": mels.to(device),
+        "out_len": torch.full((shape.batch,), t_out, dtype=torch.long).to(device),
+        "gate": gate.to(device),
+    }
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_steps(
+    forward_loss: Callable[[], torch.Tensor],
+    params: list[torch.nn.Parameter],
+    device: torch.device,
+    repeats: int,
+    profile: bool,
+) -> Result:
+    opt = torch.optim.Adam(params, lr=1e-4)
+
+    def one() -> tuple[float, float, float]:
+        sync(device)
+        t0 = time.perf_counter()
+        loss = forward_loss()
+        sync(device)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sync(device)
+        t2 = time.perf_counter()
+        opt.step()
+        sync(device)
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2
+
+    one()  # warm-up (allocator, kernels)
+    runs = [one() for _ in range(repeats)]
+    best = min(runs, key=sum)
+    non_matmul = None
+    if profile and device.type == "cpu":
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            one()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+        non_matmul = 1.0 - matmul / max(total, 1)
+    return Result(*best, non_matmul)
+
+
+def ours(cfg: ModelConfig, shape: Shape, device, repeats: int, profile: bool) -> Result:
+    torch.manual_seed(0)
+    model = Tacotron2(cfg, N_SYMBOLS, N_MELS).to(device).train()
+    criterion = Tacotron2Loss()
+    b = make_batch(shape, cfg.n_frames_per_step, device)
+
+    def forward_loss() -> torch.Tensor:
+        out = model(b["text"], b["in_len"], b["mels"], b["out_len"])
+        return criterion(out, b["mels"], b["gate"], b["in_len"], b["out_len"], 1.0)["loss"]
+
+    return time_steps(forward_loss, list(model.parameters()), device, repeats, profile)
+
+
+def nvidia(repo: Path, cfg: ModelConfig, shape: Shape, device, repeats: int) -> Result:
+    """NVIDIA/tacotron2's own model and loss, imported from a checkout outside the project."""
+    sys.path.insert(0, str(repo))
+    import loss_function  # type: ignore[import-not-found]
+    import model as nv_model  # type: ignore[import-not-found]
+
+    def mask_from_lengths(lengths: torch.Tensor) -> torch.Tensor:  # theirs hard-codes CUDA
+        ids = torch.arange(int(lengths.max()), device=lengths.device)
+        return ids < lengths.unsqueeze(1)
+
+    def parse_decoder_inputs(self, decoder_inputs: torch.Tensor) -> torch.Tensor:
+        # Theirs calls .view on a transposed tensor, which fails for r > 1; same arithmetic.
+        x = decoder_inputs.transpose(1, 2)
+        return x.reshape(x.size(0), x.size(1) // self.n_frames_per_step, -1).transpose(0, 1)
+
+    nv_model.get_mask_from_lengths = mask_from_lengths
+    nv_model.Decoder.parse_decoder_inputs = parse_decoder_inputs
+    r = cfg.n_frames_per_step
+    hp = SimpleNamespace(
+        **cfg.model_dump(), n_symbols=N_SYMBOLS, n_mel_channels=N_MELS, fp16_run=False
+    )
+    # Theirs emits one gate per decoder step and breaks in its padding mask when r > 1, so the
+    # mask is off there and the stop target is given per step (timing is unaffected).
+    hp.mask_padding = r == 1
+    torch.manual_seed(0)
+    model = nv_model.Tacotron2(hp).to(device).train()
+    criterion = loss_function.Tacotron2Loss()
+    b = make_batch(shape, cfg.n_frames_per_step, device)
+    max_len = int(b["in_len"].max())
+
+    def forward_loss() -> torch.Tensor:
+        out = model((b["text"], b["in_len"], b["mels"], max_len, b["out_len"]))
+        return criterion(out, (b["mels"], b["gate"][:, r - 1 :: r]))
+
+    return time_steps(forward_loss, list(model.parameters()), device, repeats, profile=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nvidia-repo", type=Path, help="checkout of NVIDIA/tacotron2")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="demo shape only")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = select_device(args.device)
+    shapes = [Shape("demo 16x50x264", 16, 50, 264)]
+    if not args.quick:
+        shapes.insert(0, Shape("NVIDIA 16x100x560", 16, 100, 560))
+    models = [
+        ("base r=1", load_config(None, {"model.preset": "base"}).model),
+        (
+            "base r=2",
+            load_config(None, {"model.preset": "base", "model.n_frames_per_step": 2}).model,
+        ),
+        ("small", load_config(None, {"model.preset": "small"}).model),
+    ]
+    console = Console(width=170)
+    table = Table(title=f"Tacotron2 training step on {device} ({torch.get_num_threads()} threads)")
+    for col in (
+        "shape",
+        "model",
+        "r",
+        "forward s",
+        "backward s",
+        "optim s",
+        "step s",
+        "frames/s",
+        "non-matmul %",
+        "NVIDIA step s",
+        "speed-up",
+    ):
+        table.add_column(col, justify="right")
+    for shape in shapes:
+        for name, cfg in models:
+            res = ours(cfg, shape, device, args.repeats, profile=True)
+            frames = shape.batch * (shape.t_out - shape.t_out % cfg.n_frames_per_step)
+            ref_s, ratio = "", ""
+            if args.nvidia_repo:
+                ref = nvidia(args.nvidia_repo, cfg, shape, device, max(1, args.repeats - 1))
+                ref_s, ratio = f"{ref.step:.2f}", f"{ref.step / res.step:.2f}x"
+            table.add_row(
+                shape.name,
+                name,
+                str(cfg.n_frames_per_step),
+                f"{res.forward:.2f}",
+                f"{res.backward:.2f}",
+                f"{res.optimizer:.3f}",
+                f"{res.step:.2f}",
+                f"{frames / res.step:.0f}",
+                "" if res.non_matmul is None else f"{100 * res.non_matmul:.0f}",
+                ref_s,
+                ratio,
+            )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

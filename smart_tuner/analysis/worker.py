@@ -1,0 +1,34 @@
+"""Functions run in the worker processes (top level, so they pickle). Light imports only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+
+def measure_many(paths: list[str]) -> list[dict[str, Any]]:
+    from smart_tuner.analysis.measures import measure_file
+
+    return [measure_file(p).to_dict() for p in paths]
+
+
+def dnsmos_window(paths: list[str]) -> dict[str, Any]:
+    from smart_tuner.analysis.dnsmos import score_window
+    from smart_tuner.analysis.measures import load_16k
+
+    t = time.perf_counter()
+    wav = np.concatenate([load_16k(p) for p in paths])
+    result = score_window(wav).to_dict()
+    result["cpu_seconds"] = time.perf_counter() - t
+    return result
+
+
+def transcribe_file(path: str) -> dict[str, Any]:
+    from smart_tuner.analysis.asr import transcribe
+    from smart_tuner.analysis.measures import load_16k
+
+    t = time.perf_counter()
+    hyp = transcribe(load_16k(path))
+    return {"words": hyp, "cpu_seconds": time.perf_counter() - t}

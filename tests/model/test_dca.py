@@ -1,0 +1,64 @@
+"""Dynamic convolution attention: a prior that moves forward, masking, and it trains."""
+
+import torch
+
+from smart_tuner.config import load_config
+from smart_tuner.model import Tacotron2
+from smart_tuner.model.dca import DynamicConvolutionAttention, beta_binomial_prior
+
+
+def test_prior_is_a_distribution_weighted_to_staying_or_moving_a_little():
+    prior = beta_binomial_prior(11, 0.1, 0.9)
+    assert abs(float(prior.sum()) - 1.0) < 1e-5
+    assert prior[0] > prior[1] > prior[5] > 0  # mostly stay, sometimes step forward
+
+
+@torch.no_grad()
+def test_alignment_starts_on_first_symbol_and_only_moves_forward():
+    torch.manual_seed(0)
+    att = DynamicConvolutionAttention(attention_rnn_dim=16, attention_dim=8)
+    t_in = 30
+    memory = torch.randn(2, t_in, 4)
+    mask = torch.zeros(2, t_in, dtype=torch.bool)
+    mask[1, 20:] = True
+    weights = torch.zeros(2, t_in)
+    weights[:, 0] = 1.0
+    for _ in range(40):
+        query = torch.randn(2, 16)
+        previous = weights
+        context, weights = att(query, memory, memory, torch.stack([previous] * 2, 1), mask)
+        assert context.shape == (2, 4)
+        assert torch.allclose(weights.sum(1), torch.ones(2), atol=1e-5)
+        assert float(weights[1, 20:].sum()) == 0.0
+        # The causal prior gives (almost) nothing to symbols behind the previous support.
+        first = int((previous[0] > 1e-6).nonzero()[0])
+        assert float(weights[0, :first].sum()) < 1e-3
+    assert float((weights[0] * torch.arange(t_in)).sum()) > 5.0  # it has moved forward
+
+
+def test_tacotron2_with_dca_runs_and_reset_attention_works():
+    cfg = load_config(
+        None,
+        {
+            "model.preset": "small",
+            "model.attention": "dynamic_convolution",
+            "model.symbols_embedding_dim": 16,
+            "model.encoder_embedding_dim": 16,
+            "model.attention_rnn_dim": 16,
+            "model.decoder_rnn_dim": 16,
+            "model.prenet_dim": 8,
+            "model.postnet_embedding_dim": 8,
+        },
+    ).model
+    model = Tacotron2(cfg, 20, 10)
+    text = torch.randint(1, 20, (2, 7))
+    mels = torch.randn(2, 10, 12)
+    out = model(text, torch.tensor([7, 5]), mels, torch.tensor([12, 9]))
+    assert out.alignments.shape == (2, 4, 7)
+    assert float(out.alignments[1, :, 5:].detach().sum()) == 0.0
+    out.mel_outputs.sum().backward()
+    before = model.decoder.attention_layer.v.weight.clone()
+    names = model.reset_attention()
+    assert names and not torch.equal(before, model.decoder.attention_layer.v.weight)
+    inf = model.inference(text[:1], max_decoder_steps=5)
+    assert inf.alignments.shape[2] == 7

@@ -195,6 +195,16 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return launch_ui(config, Path(args.runs), console=console)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from smart_tuner.control import replay_run
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise UserError(f"{run_dir} holds no metrics.jsonl to replay")
+    console.print(replay_run(run_dir, Path(args.config) if args.config else None), highlight=False)
+    return 0
+
+
 def cmd_not_yet(args: argparse.Namespace) -> int:
     console.print(
         f"[yellow]`smart-tuner {args.command}` ({NOT_YET[args.command]}) is not available yet "
@@ -240,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(an)
     an.set_defaults(func=lambda args: analyze_command.run(args, console))
+
+    rp = sub.add_parser("replay", help="what the controller decides on a recorded run")
+    rp.add_argument("run_dir", help="a run folder (its metrics.jsonl is replayed)")
+    rp.add_argument("--config", help="thresholds to try (default: the run's own config.yaml)")
+    rp.set_defaults(func=cmd_replay)
 
     hist = sub.add_parser("history", help="past runs and what they taught the recommendation")
     hist.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -290,7 +290,6 @@ class TrainingConfig(Section):
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-6, ge=0.0)
     grad_clip_thresh: float = Field(1.0, gt=0.0)
-    warmup_steps: int = Field(200, ge=0)
     seed: int = 1234
     max_minutes: float | None = Field(None, gt=0.0)
     amp: bool = Field(True, description="Mixed precision when running on CUDA.")

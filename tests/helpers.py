@@ -59,7 +59,6 @@ def tiny_config(cache_dir: Path, **training) -> Config:
             "data.cache_dir": str(cache_dir),
             "data.min_validation_items": 2,
             "training.batch_size": 4,
-            "training.warmup_steps": 1,
             "training.num_threads": 1,
         }
     )

@@ -29,6 +29,7 @@ COMMANDS = [
     "report",
     "history",
     "ui",
+    "replay",
 ]
 
 

@@ -32,7 +32,7 @@ import copy
 import math
 import statistics
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from smart_tuner.config import Config
@@ -141,6 +141,14 @@ class TrainingController(ProgressAnalysis):
             raise ValueError(f"not a controller state ({data.get('format')!r} != {STATE_FORMAT})")
         self.plan = TrainingPlan.from_dict(dict(data["plan"]))
         self._s = ControllerState(**copy.deepcopy(dict(data["state"])))
+        self._horizon = None
+        self._bounds = self._lr_bounds()
+
+    def extend(self, max_epochs: int, max_minutes: float | None = None) -> None:
+        """A resumed run asked for another length or budget: the plan, its phases and the
+        schedule follow, and a run that had stopped may go on."""
+        self.plan = replace(self.plan, max_epochs=int(max_epochs), max_minutes=max_minutes)
+        self._s.stop_epoch = None
         self._horizon = None
         self._bounds = self._lr_bounds()
 

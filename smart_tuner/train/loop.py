@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from smart_tuner.config import Config, ModelConfig, dump_config
-from smart_tuner.control import Action, BudgetController, Decision
+from smart_tuner.config import Config, GuidedAttentionConfig, ModelConfig, dump_config
+from smart_tuner.control import Action, Decision, TrainingController, TrainingPlan
 from smart_tuner.data import (
     BucketBatchSampler,
     Collate,
@@ -155,13 +156,6 @@ def prepare_data(
     )
 
 
-def lr_at(step: int, config: Config) -> float:
-    """Linear warm-up to the base rate; afterwards the controller owns the learning rate."""
-    warmup = config.training.warmup_steps
-    scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-    return config.training.learning_rate * scale
-
-
 def planned_epochs(config: Config) -> int:
     if config.training.epochs is not None:
         return config.training.epochs
@@ -188,6 +182,7 @@ class Trainer:
         self.plot_dir = self.run_dir / "plots"
         self.last_path = self.ckpt_dir / "last.pt"
         self.best_path = self.ckpt_dir / "best.pt"
+        self.good_path = self.ckpt_dir / "good.pt"  # last finite epoch, for ROLLBACK
 
         resume_state = None
         if resume:
@@ -218,32 +213,32 @@ class Trainer:
         self.data = prepare_data(dataset, config, self.console, frontend)
         self.frontend = self.data.frontend
 
-        self.model = Tacotron2(
-            config.model, len(self.frontend.symbols), config.audio.n_mel_channels
+        self.epoch = 0
+        self.step = 0
+        self.controller = TrainingController(
+            config, TrainingPlan.from_config(config, planned_epochs(config))
         )
-        self.model.to(self.device)
+        self.warm_start_path = None if resume_state else warm_start_path
+        self.model = self._new_model()
         self.criterion = Tacotron2Loss(sigma=config.training.guided_attention.sigma)
         self.optimizer = self._new_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        # Guided attention: its weight decays per step from `ga_start_step`; a restart may
+        # ask for stronger guidance and restarts the decay.
+        self.ga_config = config.training.guided_attention
+        self.ga_start_step = 0
+        self.batch_in_epoch = 0
+        self.batch_rng: dict[str, Any] = {}
+        self.batch_buffers: dict[str, torch.Tensor] = {}
 
-        self.epoch = 0
-        self.step = 0
         self.best_val_loss = math.inf
         self.best_epoch = 0
         self.prior_wall_seconds = 0.0
         self.stop_reason = "not_started"
         self.last_record: dict[str, Any] = {}
-        self.decisions: list[dict[str, Any]] = []
 
         if resume_state is not None:
             self._restore(resume_state)
-        elif warm_start_path is not None:
-            report = warm_start(self.model, load_checkpoint_state(warm_start_path))
-            self.console.print(report.summary())
-            atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
-        else:
-            mean, frames = self.data.mel_statistics()
-            self.model.init_output_bias(mean, frames)
 
         self.bus = EventBus()
         self._trim_stream_after(self.epoch)
@@ -251,17 +246,38 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
+    def _new_model(self) -> Tacotron2:
+        """A fresh model: warm-started when asked, else outputs start at the data's mean."""
+        cfg = self.config
+        model = Tacotron2(cfg.model, len(self.frontend.symbols), cfg.audio.n_mel_channels)
+        if self.warm_start_path is not None:
+            report = warm_start(model, load_checkpoint_state(self.warm_start_path))
+            self.console.print(report.summary())
+            atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
+        else:
+            mean, frames = self.data.mel_statistics()
+            model.init_output_bias(mean, frames)
+        return model.to(self.device)
+
     def _new_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(
             self.model.parameters(),
-            lr=lr_at(0, self.config),
+            lr=self.controller.learning_rate(float(self.epoch)),
             weight_decay=self.config.training.weight_decay,
         )
 
-    def _state(self) -> dict[str, Any]:
+    def ga_weight(self) -> float:
+        return guided_attention_weight(self.step - self.ga_start_step, self.ga_config)
+
+    def _state(self, mid_epoch: bool = False) -> dict[str, Any]:
+        """Everything to resume. `mid_epoch`: Ctrl-C inside an epoch; the resumed run skips
+        the batches already trained and replays the interrupted one with the same RNG."""
+        model_state = self.model.state_dict()
+        if mid_epoch and self.batch_in_epoch:
+            model_state.update({k: v for k, v in self.batch_buffers.items() if k in model_state})
         return {
             "format": CHECKPOINT_FORMAT,
-            "model": self.model.state_dict(),
+            "model": model_state,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
@@ -271,7 +287,12 @@ class Trainer:
             "wall_seconds": self.prior_wall_seconds + self._elapsed(),
             "config": self.config.model_dump(mode="json"),
             "frontend": self.frontend.to_dict(),
-            "rng": rng_state(),
+            "rng": self.batch_rng if mid_epoch and self.batch_in_epoch else rng_state(),
+            "batch_in_epoch": self.batch_in_epoch if mid_epoch else 0,
+            "controller": json.dumps(self.controller.state_dict()),
+            "guided_attention": self.ga_config.model_dump(),
+            "ga_start_step": self.ga_start_step,
+            "batch_size": self.data.train_sampler.batch_size,
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -284,6 +305,16 @@ class Trainer:
         self.best_epoch = int(state["best_epoch"])
         self.prior_wall_seconds = float(state["wall_seconds"])
         set_rng_state(state["rng"])
+        self.controller.load_state_dict(json.loads(state["controller"]))
+        wanted = planned_epochs(self.config)
+        if wanted != self.controller.plan.max_epochs or self.config.training.max_minutes:
+            # --epochs / --max-minutes given again on resume: this invocation's plan.
+            self.controller.extend(wanted, self.config.training.max_minutes)
+        self.ga_config = GuidedAttentionConfig.model_validate(state["guided_attention"])
+        self.ga_start_step = int(state["ga_start_step"])
+        self.data.train_sampler.batch_size = int(state["batch_size"])
+        self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+        self.resume_rng = state["rng"]
         self.console.print(f"Resuming {self.run_dir} after epoch {self.epoch} (step {self.step}).")
 
     def _trim_stream_after(self, epoch: int) -> None:
@@ -320,12 +351,23 @@ class Trainer:
         grad_norms: list[torch.Tensor] = []
         frames = 0
         started = time.monotonic()
-        for batch in self.data.train_loader:
+        n_batches = len(self.data.train_loader)
+        skip, self.batch_in_epoch = self.batch_in_epoch, 0  # > 0 only when resuming mid-epoch
+        for index, batch in enumerate(self.data.train_loader):
+            if index < skip:
+                progress.update(task, advance=1)
+                continue
+            if index == skip and skip:  # creating the DataLoader iterator drew a random seed
+                set_rng_state(self.resume_rng)
+            # An interrupted step restarts from here exactly: RNG and BatchNorm statistics as
+            # they were before its forward pass (a few KB, cheap to copy).
+            self.batch_rng = rng_state()
+            self.batch_buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
             batch = batch.to(self.device)
-            lr = lr_at(self.step, cfg)
+            lr = self.controller.learning_rate(self.epoch + index / n_batches)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            ga_weight = guided_attention_weight(self.step, cfg.training.guided_attention)
+            ga_weight = self.ga_weight()
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 output = model(
                     batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
@@ -349,15 +391,17 @@ class Trainer:
                 self.scaler.update()
             elif torch.isfinite(grad_norm) and torch.isfinite(loss):
                 self.optimizer.step()  # a non-finite step changes nothing; counted below
+            self.batch_in_epoch = index + 1
+            self.step += 1
             losses.append(loss.detach())
             grad_norms.append(grad_norm.detach())
             frames += int(batch.output_lengths.sum())
-            self.step += 1
             progress.update(task, advance=1)
         progress.remove_task(task)
         seconds = time.monotonic() - started
-        loss_t = torch.stack(losses).float()
-        norms = torch.stack(grad_norms).float()
+        nothing = [torch.tensor(math.nan)]  # every batch was trained before an interruption
+        loss_t = torch.stack(losses or nothing).float()
+        norms = torch.stack(grad_norms or nothing).float()
         finite = torch.isfinite(loss_t)
         return {
             "train_loss": float(loss_t[finite].mean()) if finite.any() else math.nan,
@@ -367,10 +411,8 @@ class Trainer:
             "grad_norm_max": float(norms.max()),
             "nonfinite_steps": float((~(finite & torch.isfinite(norms))).sum()),
             "lr": self.optimizer.param_groups[0]["lr"],
-            "guided_attention_weight": guided_attention_weight(
-                self.step, cfg.training.guided_attention
-            ),
-            "batch_size": float(cfg.training.batch_size),
+            "guided_attention_weight": self.ga_weight(),
+            "batch_size": float(self.data.train_sampler.batch_size),
             "frames_per_second": frames / max(seconds, 1e-9),
             "train_seconds": seconds,
             "step": float(self.step),
@@ -451,10 +493,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
 
-    def run(
-        self, controller: BudgetController, run_params: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        cfg = self.config
+    def run(self, run_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        cfg, controller = self.config, self.controller
         self._started = time.monotonic()
         atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
         self.bus.emit(
@@ -465,7 +505,8 @@ class Trainer:
                     "n_frames_per_step": cfg.model.n_frames_per_step,
                     "batch_size": cfg.training.batch_size,
                     "learning_rate": cfg.training.learning_rate,
-                    "planned_epochs": controller.max_epochs,
+                    "planned_epochs": controller.plan.max_epochs,
+                    "plan": controller.plan.to_dict(),
                     "device": str(self.device),
                     "threads": self.threads,
                     "amp": self.use_amp,
@@ -498,18 +539,22 @@ class Trainer:
         try:
             with progress:
                 while True:
-                    if self.epoch >= controller.max_epochs:
+                    if self.epoch >= controller.plan.max_epochs:
                         self.stop_reason = "epochs_completed"
                         break
                     epoch_started = time.monotonic()
                     train_metrics = self.train_epoch(progress)
                     val_metrics, sample = self.validate()
                     self.epoch += 1
+                    self.batch_in_epoch = 0
                     record = {
                         **train_metrics,
                         **val_metrics,
                         "epoch_seconds": time.monotonic() - epoch_started,
+                        "elapsed_seconds": self._elapsed(),
                     }
+                    self.last_record = {"epoch": self.epoch, **record}
+                    decisions = controller.observe(self.last_record, record["elapsed_seconds"])
                     is_best = math.isfinite(record["val_loss"]) and (
                         record["val_loss"] < self.best_val_loss
                     )
@@ -517,11 +562,11 @@ class Trainer:
                         self.best_val_loss = record["val_loss"]
                         self.best_epoch = self.epoch
                     self.save(is_best)
-                    self.last_record = {"epoch": self.epoch, **record}
+                    if controller.last_good_epoch == self.epoch:
+                        shutil.copy2(self.last_path, self.good_path)
                     self.bus.emit(EpochEnded(self.epoch, record))
                     self._save_pictures(sample, record)
                     self._print_epoch(record, is_best)
-                    decisions = controller.decide(self.last_record, self._elapsed())
                     if self._apply(decisions):
                         break
         except KeyboardInterrupt:
@@ -529,28 +574,51 @@ class Trainer:
             self.console.print(
                 "[yellow]Interrupted: saving a checkpoint; continue with --resume.[/yellow]"
             )
-            save_checkpoint(self._state(), self.last_path)
+            save_checkpoint(self._state(mid_epoch=True), self.last_path)
         except BaseException:
             self.bus.close()  # trackers mark the run as failed instead of leaving it running
             raise
         return self._finish()
 
     def _apply(self, decisions: list[Decision]) -> bool:
-        """Carry out the controller's decisions; True when the run should stop."""
+        """Carry out the controller's decisions, in order; True when the run should stop."""
         stop = False
         for decision in decisions:
-            if decision.action is Action.CONTINUE:
+            action, params = decision.action, decision.params
+            if action is Action.CONTINUE:
                 continue
-            self.decisions.append(
-                {"epoch": self.epoch, "action": str(decision.action), "reason": decision.reason}
-            )
-            self.bus.emit(
-                DecisionMade(self.epoch, str(decision.action), decision.reason, decision.params)
-            )
-            self.console.print(f"[cyan]decision[/cyan] {decision.action}: {decision.reason}")
-            if decision.action is Action.STOP:
+            self.bus.emit(DecisionMade(self.epoch, str(action), decision.reason, params))
+            if action is Action.REPORT:
+                self.console.print(params.get("text", decision.reason), highlight=False)
+                continue
+            self.console.print(f"[cyan]decision[/cyan] {action}: {decision.reason}")
+            if action is Action.STOP:
                 self.stop_reason = decision.stop_reason or "stopped"
                 stop = True
+            elif action is Action.CHECKPOINT:
+                shutil.copy2(self.last_path, self.ckpt_dir / f"{params.get('tag', 'saved')}.pt")
+            elif action is Action.RESET_ATTENTION:
+                self.model.reset_attention()
+            elif action is Action.RESET_OPTIMIZER:
+                self.optimizer = self._new_optimizer()
+                self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+            elif action is Action.ROLLBACK:
+                good = load_checkpoint(self.good_path)
+                self.model.load_state_dict(good["model"])
+                self.optimizer.load_state_dict(good["optimizer"])
+                self.scaler.load_state_dict(good["scaler"])
+            elif action is Action.SET_BATCH_SIZE:
+                self.data.train_sampler.batch_size = int(params["batch_size"])
+            elif action is Action.RESTART:
+                self.model = self._new_model()
+                self.optimizer = self._new_optimizer()
+                self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+                weight = params.get("guided_attention_weight", self.ga_config.weight)
+                self.ga_config = self.ga_config.model_copy(update={"weight": float(weight)})
+                self.ga_start_step = self.step
+                if params.get("batch_size"):
+                    self.data.train_sampler.batch_size = int(params["batch_size"])
+            # SET_LR, LR_RESTART, PHASE, REPLAN: the schedule lives in the controller.
         return stop
 
     def _print_epoch(self, r: dict[str, Any], is_best: bool) -> None:
@@ -576,9 +644,9 @@ class Trainer:
             "wall_seconds": round(self.prior_wall_seconds + self._elapsed(), 1),
             "steps": self.step,
             "device": str(self.device),
-            "decisions": self.decisions,
             "checkpoint": str(self.best_path if self.best_path.exists() else self.last_path),
             "skipped_items": [s.__dict__ for s in self.data.corpus.skipped],
+            **self.controller.summary_fields(),
         }
         atomic_write_text(
             self.run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False)
@@ -632,5 +700,4 @@ def train(
             parent_run_id=parent_run_id,
             nested_name=nested_name,
         )
-    controller = BudgetController(planned_epochs(trainer.config), config.training.max_minutes)
-    return trainer.run(controller, run_params or {})
+    return trainer.run(run_params or {})

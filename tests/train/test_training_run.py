@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from smart_tuner.events import read_records
+from smart_tuner.model import Tacotron2Loss
 from smart_tuner.train.checkpoint import load_checkpoint
 from smart_tuner.train.loop import TrainingError, train
 from tests.helpers import make_corpus, tiny_config
@@ -55,23 +56,46 @@ def test_run_folder_holds_everything(corpus, cache_dir, tmp_path):
     assert listing(corpus) == before, "the dataset folder must never be written to"
 
 
-def test_resume_continues_the_same_run(corpus, cache_dir, tmp_path):
-    straight = train(tiny_config(cache_dir, epochs=3), corpus, tmp_path / "straight")
+def interrupt_at_training_call(monkeypatch, n: int) -> None:
+    """Raise KeyboardInterrupt (a user's Ctrl-C) in the n-th training-mode loss computation."""
+    calls = {"n": 0}
+    original = Tacotron2Loss.forward
+
+    def forward(self, output, *args, **kwargs):
+        if output.mel_outputs.requires_grad:
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+        return original(self, output, *args, **kwargs)
+
+    monkeypatch.setattr(Tacotron2Loss, "forward", forward)
+
+
+def test_ctrl_c_mid_epoch_then_resume_continues_the_same_run(
+    corpus, cache_dir, tmp_path, monkeypatch
+):
+    straight = train(tiny_config(cache_dir, epochs=4), corpus, tmp_path / "straight")
     part = tmp_path / "part"
-    train(tiny_config(cache_dir, epochs=2), corpus, part)
+    with monkeypatch.context() as patch:
+        interrupt_at_training_call(patch, 6)  # 2 batches per epoch: epoch 3, second batch
+        stopped = train(tiny_config(cache_dir, epochs=4), corpus, part)
+    assert stopped["stop_reason"] == "interrupted"
+    assert stopped["epochs_run"] == 2
     with pytest.raises(TrainingError, match="--resume"):
-        train(tiny_config(cache_dir, epochs=3), corpus, part)
-    resumed = train(tiny_config(cache_dir, epochs=3), corpus, part, resume=True)
-    assert resumed["epochs_run"] == 3
+        train(tiny_config(cache_dir, epochs=4), corpus, part)
+    resumed = train(tiny_config(cache_dir, epochs=4), corpus, part, resume=True)
+    assert resumed["epochs_run"] == 4
     a = read_records(tmp_path / "straight" / "metrics.jsonl")
     b = read_records(part / "metrics.jsonl")
-    assert [r["epoch"] for r in b] == [1, 2, 3]
-    # Same data order, same RNG, same optimizer state: the resumed epoch is the same epoch.
-    assert b[2]["train_loss"] == pytest.approx(a[2]["train_loss"], rel=1e-5)
+    assert [r["epoch"] for r in b] == [1, 2, 3, 4]
+    # Same data order, RNG, optimizer and controller state: the run goes on as if never stopped.
     assert b[2]["val_loss"] == pytest.approx(a[2]["val_loss"], rel=1e-5)
+    assert b[3]["train_loss"] == pytest.approx(a[3]["train_loss"], rel=1e-5)
+    assert b[3]["val_loss"] == pytest.approx(a[3]["val_loss"], rel=1e-5)
+    assert b[3]["lr"] == pytest.approx(a[3]["lr"], rel=1e-9)
     assert straight["steps"] == resumed["steps"]
     state = load_checkpoint(part / "checkpoints" / "last.pt")
-    assert state["epoch"] == 3
+    assert state["epoch"] == 4
 
 
 def test_resume_after_a_torn_metrics_line(corpus, cache_dir, tmp_path):

@@ -143,6 +143,11 @@ def report_synthesis(result: Any) -> int:
             "alignment PNG above.[/red]"
         )
         return 3
+    if result.stop_cause == "attention_end":
+        console.print(
+            "[yellow]The stop gate did not fire; the utterance was ended because attention "
+            "rested on the last symbol. Training longer teaches the gate.[/yellow]"
+        )
     console.print(f"Wrote {result.wav_path} ({result.seconds:.2f} s).")
     return 0
 

@@ -290,6 +290,9 @@ class TrainingConfig(Section):
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-6, ge=0.0)
     grad_clip_thresh: float = Field(1.0, gt=0.0)
+    gate_positive_weight: float = Field(
+        5.0, ge=1.0, description="BCE weight of the rare stop step, so the gate learns early."
+    )
     seed: int = 1234
     max_minutes: float | None = Field(None, gt=0.0)
     amp: bool = Field(True, description="Mixed precision when running on CUDA.")

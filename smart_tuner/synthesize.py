@@ -33,6 +33,7 @@ class SynthesisResult:
     reached_stop: bool
     attention_score: float
     diagonality: float
+    stop_cause: str = "gate"  # gate | attention_end | max_steps
 
 
 @dataclass
@@ -90,7 +91,9 @@ def synthesize(
     align_png = plot_alignment(alignment.numpy(), out.with_suffix(".alignment.png"), title)
     mel_png = plot_mels({"predicted": mel.numpy()}, out.with_suffix(".mel.png"), text[:60])
     if not result.reached_stop:
-        return SynthesisResult(None, align_png, mel_png, 0.0, steps, False, score, diag)
+        return SynthesisResult(
+            None, align_png, mel_png, 0.0, steps, False, score, diag, result.stop_cause
+        )
     vocoder = vocoder or GriffinLim(loaded.config.audio)
     wav = vocoder(mel)
     peak = float(np.abs(wav).max()) if wav.size else 0.0
@@ -98,4 +101,6 @@ def synthesize(
         wav = wav * (0.95 / peak)
     sf.write(out, wav.astype(np.float32), vocoder.sample_rate, subtype="PCM_16")
     seconds = len(wav) / vocoder.sample_rate
-    return SynthesisResult(out, align_png, mel_png, seconds, steps, True, score, diag)
+    return SynthesisResult(
+        out, align_png, mel_png, seconds, steps, True, score, diag, result.stop_cause
+    )

@@ -60,9 +60,12 @@ class Tacotron2Loss(nn.Module):
     teaches the gate to fire late.
     """
 
-    def __init__(self, sigma: float = 0.2) -> None:
+    def __init__(self, sigma: float = 0.2, gate_positive_weight: float = 1.0) -> None:
         super().__init__()
         self.sigma = sigma
+        # One stop step per utterance against ~100 "go on" steps: weighting the rare positive
+        # teaches the gate to fire at all within a short training run.
+        self.gate_positive_weight = gate_positive_weight
 
     def forward(
         self,
@@ -95,7 +98,10 @@ class Tacotron2Loss(nn.Module):
         step_logits = output.gate_outputs[:, ::r]
         gate_loss = _masked_mean(
             F.binary_cross_entropy_with_logits(
-                step_logits, step_target.to(step_logits.dtype), reduction="none"
+                step_logits,
+                step_target.to(step_logits.dtype),
+                reduction="none",
+                pos_weight=step_logits.new_tensor(self.gate_positive_weight),
             ),
             step_valid,
         )

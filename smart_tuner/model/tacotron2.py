@@ -26,6 +26,7 @@ from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, P
 
 # Gate logit written past each utterance's end; sigmoid(1e3) == 1, i.e. "stop" (NVIDIA's value).
 PADDED_GATE_LOGIT = 1e3
+ATTENTION_END_FRAMES = 20  # frames of attention resting on the last symbol that end inference
 # Fixed dropout of the encoder convolutions and the postnet (paper value; not an NVIDIA hparam).
 CONV_DROPOUT = 0.5
 
@@ -45,6 +46,7 @@ class InferenceOutput(NamedTuple):
     gate_outputs: Tensor  # [1, T] stop-token logits, one per frame
     alignments: Tensor  # [1, steps, T_in]
     reached_stop: bool  # False when max_decoder_steps ran out before the gate fired
+    stop_cause: str = "gate"  # gate | attention_end | max_steps
 
 
 def lengths_to_padding_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -245,7 +247,7 @@ class Decoder(nn.Module):
     @torch.no_grad()
     def inference(
         self, memory: Tensor, max_decoder_steps: int | None = None
-    ) -> tuple[Tensor, Tensor, Tensor, bool]:
+    ) -> tuple[Tensor, Tensor, Tensor, bool, str]:
         """Free-running decoding of one utterance (B = 1) until the gate fires.
 
         Returns mel_outputs [1, n_mel, steps * r], per-step gate logits [1, steps], alignments
@@ -261,7 +263,12 @@ class Decoder(nn.Module):
 
         state = self.initial_state(memory)
         previous = memory.new_zeros(1, step_dim)  # the all-zero "go" frame
-        steps, reached_stop = 0, False
+        steps, stop_cause = 0, "max_steps"
+        last_symbol = memory.size(1) - 1
+        # Attention resting on the final symbol (the end-of-sentence token) for this many
+        # steps (~0.25 s of audio) also ends the utterance, in case the gate is still weak.
+        end_patience = max(2, math.ceil(ATTENTION_END_FRAMES / self.n_frames_per_step))
+        at_end = 0
         while steps < max_steps:
             state = self.step(self.prenet(previous), state, memory, processed_memory, None)
             frame, gate = self.project(state.decoder_hidden, state.attention_context)
@@ -270,9 +277,15 @@ class Decoder(nn.Module):
             align_buf[steps] = state.attention_weights[0]
             steps += 1
             if torch.sigmoid(gate).item() > self.gate_threshold:
-                reached_stop = True
+                stop_cause = "gate"
+                break
+            at_end = at_end + 1 if int(state.attention_weights[0].argmax()) == last_symbol else 0
+            if at_end >= end_patience:
+                steps -= at_end - 1  # drop the frames generated while resting on the end
+                stop_cause = "attention_end"
                 break
             previous = frame
+        reached_stop = stop_cause != "max_steps"
 
         mel_outputs = mel_buf[:steps].reshape(1, steps * self.n_frames_per_step, -1)
         return (
@@ -280,6 +293,7 @@ class Decoder(nn.Module):
             gate_buf[:steps].unsqueeze(0),
             align_buf[:steps].unsqueeze(0),
             reached_stop,
+            stop_cause,
         )
 
 
@@ -350,7 +364,7 @@ class Tacotron2(nn.Module):
         self.eval()
         try:
             memory = self.encoder(self.embedding(text).transpose(1, 2))
-            mel_outputs, gate_steps, alignments, reached_stop = self.decoder.inference(
+            mel_outputs, gate_steps, alignments, reached_stop, cause = self.decoder.inference(
                 memory, max_decoder_steps
             )
             mel_outputs_postnet = mel_outputs + self.postnet(mel_outputs)
@@ -358,7 +372,7 @@ class Tacotron2(nn.Module):
             self.train(was_training)
         gate_outputs = gate_steps.repeat_interleave(self.n_frames_per_step, dim=1)
         return InferenceOutput(
-            mel_outputs, mel_outputs_postnet, gate_outputs, alignments, reached_stop
+            mel_outputs, mel_outputs_postnet, gate_outputs, alignments, reached_stop, cause
         )
 
     def reset_attention(self) -> list[str]:

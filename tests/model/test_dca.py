@@ -62,3 +62,36 @@ def test_tacotron2_with_dca_runs_and_reset_attention_works():
     assert names and not torch.equal(before, model.decoder.attention_layer.v.weight)
     inf = model.inference(text[:1], max_decoder_steps=5)
     assert inf.alignments.shape[2] == 7
+
+
+def test_inference_ends_when_attention_rests_on_the_last_symbol():
+    cfg = load_config(
+        None,
+        {
+            "model.preset": "small",
+            "model.symbols_embedding_dim": 16,
+            "model.encoder_embedding_dim": 16,
+            "model.attention_rnn_dim": 16,
+            "model.decoder_rnn_dim": 16,
+            "model.prenet_dim": 8,
+            "model.postnet_embedding_dim": 8,
+        },
+    ).model
+    model = Tacotron2(cfg, 20, 10)
+    model.decoder.gate_layer.linear_layer.bias.data.fill_(-100.0)  # the gate never fires
+    layer = model.decoder.attention_layer
+
+    def at_the_end(query, memory, processed_memory, weights_cat, mask):
+        weights = torch.zeros(memory.shape[:2])
+        weights[:, -1] = 1.0
+        return memory[:, -1], weights
+
+    layer.forward = at_the_end
+    out = model.inference(torch.randint(1, 20, (1, 7)), max_decoder_steps=200)
+    assert out.reached_stop and out.stop_cause == "attention_end"
+    assert out.alignments.shape[1] == 1  # only the first step at the end is kept
+
+    layer.forward = lambda q, m, p, w, mask: (m[:, 0], torch.eye(m.shape[1])[:1])
+    out = model.inference(torch.randint(1, 20, (1, 7)), max_decoder_steps=30)
+    assert not out.reached_stop and out.stop_cause == "max_steps"
+    assert out.alignments.shape[1] == 30

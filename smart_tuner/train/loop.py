@@ -76,6 +76,7 @@ class PreparedData:
     n_val: int
     cache: MelCache
     train_items: list
+    val_items: list
 
     def mel_statistics(self, limit: int = 200) -> tuple[torch.Tensor, float]:
         """Per-channel mean log-mel and mean length (frames) over up to `limit` train items."""
@@ -153,6 +154,7 @@ def prepare_data(
         len(val_items),
         cache,
         train_items,
+        val_items,
     )
 
 
@@ -657,6 +659,26 @@ class Trainer:
             # SET_LR, LR_RESTART, PHASE, REPLAN: the schedule lives in the controller.
         return stop
 
+    def _audio_sample(self) -> None:
+        """A validation sentence spoken by the final model, for the trackers' audio tabs."""
+        from smart_tuner.synthesize import LoadedModel, synthesize
+
+        if not self.data.val_items or self.epoch == 0:
+            return
+        text = self.data.val_items[0].text
+        out = self.run_dir / "samples" / f"validation_e{self.epoch:05d}.wav"
+        try:
+            loaded = LoadedModel(self.model, self.frontend, self.config, self.epoch)
+            result = synthesize(loaded, text, out)
+        except Exception as exc:  # a sample is a nicety; never fail a finished run for it
+            self.console.print(f"[yellow]No audio sample: {exc}[/yellow]")
+            return
+        if result.wav_path is None:
+            self.console.print("Audio sample: the model does not stop yet, none written.")
+            return
+        self.console.print(f"Audio sample ({result.seconds:.1f} s): {result.wav_path}")
+        self.bus.emit(ArtifactSaved(self.epoch, str(result.wav_path), "audio"))
+
     def _print_epoch(self, r: dict[str, Any], is_best: bool) -> None:
         self.console.print(
             f"epoch {self.epoch:4d}  train {r['train_loss']:.4f}  val {r['val_loss']:.4f}  "
@@ -687,6 +709,8 @@ class Trainer:
         atomic_write_text(
             self.run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False)
         )
+        if self.stop_reason != "interrupted":
+            self._audio_sample()
         self.bus.emit(RunFinished(summary))
         self.bus.close()
         self.console.print(

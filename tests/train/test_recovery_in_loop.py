@@ -1,0 +1,66 @@
+"""The controller's decisions are carried out for real in the training loop (tiny real model)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from smart_tuner.events import read_records
+from smart_tuner.model import Tacotron2Loss
+from smart_tuner.train.loop import train
+from tests.helpers import tiny_config
+
+
+def decisions(run_dir) -> list[dict]:
+    return read_records(run_dir / "metrics.jsonl", kind="decision")
+
+
+def test_nan_losses_roll_back_and_lower_the_learning_rate(corpus, cache_dir, tmp_path, monkeypatch):
+    original = Tacotron2Loss.forward
+    state = {"training_calls": 0}
+
+    def forward(self, output, *args, **kwargs):
+        parts = original(self, output, *args, **kwargs)
+        if output.mel_outputs.requires_grad:
+            state["training_calls"] += 1
+            if 7 <= state["training_calls"] <= 8:  # both batches of epoch 4 blow up
+                parts["loss"] = parts["loss"] * torch.tensor(math.nan)
+        return parts
+
+    monkeypatch.setattr(Tacotron2Loss, "forward", forward)
+    run = tmp_path / "run"
+    summary = train(tiny_config(cache_dir, epochs=10), corpus, run)
+    made = decisions(run)
+    rollback = [d for d in made if d["action"] == "rollback"]
+    assert rollback, [d["action"] for d in made]
+    assert rollback[0]["epoch"] == 4 and rollback[0]["params"]["to_epoch"] == 3
+    assert (run / "checkpoints" / "good.pt").exists()
+    records = read_records(run / "metrics.jsonl")
+    assert math.isnan(records[3]["train_loss"]) and records[3]["nonfinite_steps"] == 2
+    assert math.isfinite(records[4]["train_loss"])  # training went on after the rollback
+    assert rollback[0]["params"]["lr"] < rollback[0]["params"]["previous_lr"]
+    assert summary["epochs_run"] >= 5
+    assert any(d["action"] == "rollback" for d in summary["decisions"])
+
+
+def test_exploding_gradients_halve_the_learning_rate(corpus, cache_dir, tmp_path, monkeypatch):
+    original = torch.nn.utils.clip_grad_norm_
+    state = {"calls": 0}
+
+    def clip(parameters, max_norm, *args, **kwargs):
+        norm = original(parameters, max_norm, *args, **kwargs)
+        state["calls"] += 1
+        return norm * 0 + 500.0 if state["calls"] > 8 else norm  # from epoch 5 on
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    run = tmp_path / "run"
+    train(tiny_config(cache_dir, epochs=12), corpus, run)
+    reduce = [d for d in decisions(run) if d["action"] == "set_lr"]
+    assert reduce, [d["action"] for d in decisions(run)]
+    first = reduce[0]
+    assert first["params"]["lr"] <= 0.5 * first["params"]["previous_lr"] + 1e-12
+    records = {r["epoch"]: r for r in read_records(run / "metrics.jsonl")}
+    after = records.get(first["epoch"] + 1)
+    if after is not None:  # the loop really trained at the lowered rate
+        assert after["lr"] <= first["params"]["lr"] + 1e-12

@@ -49,6 +49,9 @@ MIN_SIMILARITY = 0.3
 CENSORED_WEIGHT = 0.5
 PLATEAU_FRACTION = 0.2
 MIN_PLATEAU_EPOCHS = 100  # the shortest patience of SPEC S11 (alignment phase)
+MIN_EVIDENCE_FRACTION = 0.25
+"""Runs shorter than this share of the table's epochs are not evidence for or against it."""
+
 CONVERGED_STOPS = {"converged", "overfitting", "early_stopping", "no_improvement"}
 MIN_FACTOR, MAX_FACTOR = 0.25, 4.0
 SPREAD = 0.25  # ln-ratio spread at which confidence gains are halved
@@ -196,8 +199,12 @@ def _observation(features: dict[str, Any], row: dict[str, Any]) -> _Observation 
     if similarity < MIN_SIMILARITY:
         return None
     epochs_run = _number(row.get("epochs_run")) or best
+    # A run far shorter than the recommendation (a time budget, a demo, a smoke test) was
+    # trained on a compressed schedule: where it peaked is no evidence that fewer epochs
+    # suffice, whatever its stop reason; at most it can show that more are needed.
+    short = epochs_run < MIN_EVIDENCE_FRACTION * table
     plateau = epochs_run - best >= max(PLATEAU_FRACTION * epochs_run, MIN_PLATEAU_EPOCHS)
-    censored = row.get("stop_reason") not in CONVERGED_STOPS and not plateau
+    censored = short or (row.get("stop_reason") not in CONVERGED_STOPS and not plateau)
     fingerprint = features.get("dataset_fingerprint")
     return _Observation(
         run_id=str(row.get("run_id")),

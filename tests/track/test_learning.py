@@ -178,3 +178,15 @@ def test_profile_params_and_the_correction_from_the_configured_database(tmp_path
     c = epoch_correction(config, params)
     assert c.factor > 1.0 and c.runs_used == [db.runs()[0]["run_id"]]
     assert "run first-" in c.rationale[1] and "same dataset" in c.rationale[1]
+
+
+def test_a_short_budget_run_that_stopped_early_does_not_cut_the_recommendation():
+    short = {
+        "run_id": "ru2",
+        "best_epoch": 1,
+        "epochs_run": 9,
+        "stop_reason": "no_improvement",
+        "features": {**SMALL, "table_epochs": 3200},
+    }
+    c = learn_epoch_correction(SMALL, [short])
+    assert c.factor == 1.0 and c.runs_used == []

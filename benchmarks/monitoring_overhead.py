@@ -108,6 +108,17 @@ def main() -> None:
             f"{100 * (bn + me + co) / total:.2f} %",
         )
     console.print(table)
+    import numpy as np
+
+    from smart_tuner.control import fit_learning_curve
+
+    t = np.arange(1, 5000)
+    y = 0.4 + np.exp(-t / 500.0)
+    started = time.perf_counter()
+    for _ in range(50):
+        fit_learning_curve(t, y)
+    fit_ms = 1000 * (time.perf_counter() - started) / 50
+    console.print(f"learning-curve fit on a 5000-epoch history: {fit_ms:.1f} ms per analysis")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 import pytest
@@ -62,12 +61,3 @@ def test_first_flat_epoch_is_where_gain_per_patience_drops_below_threshold():
     gain = lambda t: (fit.value(t) - fit.value(t + 10)) / fit.value(t)  # noqa: E731
     assert gain(flat) < 0.01 <= gain(flat - 1)
     assert first_flat_epoch(fit, 0, 5, np.full(5, 10), np.full(5, 0.01)) is None
-
-
-def test_fits_are_fast_enough_for_every_progress_analysis():
-    t = np.arange(1, 5000)
-    y = 0.4 + np.exp(-t / 500.0)
-    started = time.perf_counter()
-    for _ in range(50):
-        fit_learning_curve(t, y)
-    assert (time.perf_counter() - started) / 50 < 0.01

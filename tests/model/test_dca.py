@@ -7,6 +7,22 @@ from smart_tuner.model import Tacotron2
 from smart_tuner.model.dca import DynamicConvolutionAttention, beta_binomial_prior
 
 
+def tiny_small_config(**model):
+    """The `small` preset shrunk to test size (its attention is DCA unless overridden)."""
+    sizes = {
+        "symbols_embedding_dim": 16,
+        "encoder_embedding_dim": 16,
+        "attention_rnn_dim": 16,
+        "decoder_rnn_dim": 16,
+        "prenet_dim": 8,
+        "postnet_embedding_dim": 8,
+        **model,
+    }
+    return load_config(
+        None, {"model.preset": "small", **{f"model.{k}": v for k, v in sizes.items()}}
+    ).model
+
+
 def test_prior_is_a_distribution_weighted_to_staying_or_moving_a_little():
     prior = beta_binomial_prior(11, 0.1, 0.9)
     assert abs(float(prior.sum()) - 1.0) < 1e-5
@@ -37,19 +53,7 @@ def test_alignment_starts_on_first_symbol_and_only_moves_forward():
 
 
 def test_tacotron2_with_dca_runs_and_reset_attention_works():
-    cfg = load_config(
-        None,
-        {
-            "model.preset": "small",
-            "model.attention": "dynamic_convolution",
-            "model.symbols_embedding_dim": 16,
-            "model.encoder_embedding_dim": 16,
-            "model.attention_rnn_dim": 16,
-            "model.decoder_rnn_dim": 16,
-            "model.prenet_dim": 8,
-            "model.postnet_embedding_dim": 8,
-        },
-    ).model
+    cfg = tiny_small_config(attention="dynamic_convolution")
     model = Tacotron2(cfg, 20, 10)
     text = torch.randint(1, 20, (2, 7))
     mels = torch.randn(2, 10, 12)
@@ -65,18 +69,7 @@ def test_tacotron2_with_dca_runs_and_reset_attention_works():
 
 
 def test_inference_ends_when_attention_rests_on_the_last_symbol():
-    cfg = load_config(
-        None,
-        {
-            "model.preset": "small",
-            "model.symbols_embedding_dim": 16,
-            "model.encoder_embedding_dim": 16,
-            "model.attention_rnn_dim": 16,
-            "model.decoder_rnn_dim": 16,
-            "model.prenet_dim": 8,
-            "model.postnet_embedding_dim": 8,
-        },
-    ).model
+    cfg = tiny_small_config()
     model = Tacotron2(cfg, 20, 10)
     model.decoder.gate_layer.linear_layer.bias.data.fill_(-100.0)  # the gate never fires
     layer = model.decoder.attention_layer

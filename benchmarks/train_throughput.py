@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smart_tuner.config import ModelConfig, load_config  # noqa: E402
 from smart_tuner.model import Tacotron2, Tacotron2Loss  # noqa: E402
-from smart_tuner.train.device import select_device  # noqa: E402
+from smart_tuner.train.device import amp_dtype, select_device  # noqa: E402
 
 N_SYMBOLS = 148
 N_MELS = 80
@@ -125,15 +125,24 @@ def time_steps(
     return Result(*best, non_matmul)
 
 
-def ours(cfg: ModelConfig, shape: Shape, device, repeats: int, profile: bool) -> Result:
+def ours(
+    cfg: ModelConfig,
+    shape: Shape,
+    device,
+    repeats: int,
+    profile: bool,
+    dtype: torch.dtype | None = None,
+) -> Result:
     torch.manual_seed(0)
     model = Tacotron2(cfg, N_SYMBOLS, N_MELS).to(device).train()
     criterion = Tacotron2Loss()
     b = make_batch(shape, cfg.n_frames_per_step, device)
 
     def forward_loss() -> torch.Tensor:
-        out = model(b["text"], b["in_len"], b["mels"], b["out_len"])
-        return criterion(out, b["mels"], b["gate"], b["in_len"], b["out_len"], 1.0)["loss"]
+        # The training loop's mixed precision (`training.amp`), when a dtype is given.
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = model(b["text"], b["in_len"], b["mels"], b["out_len"])
+            return criterion(out, b["mels"], b["gate"], b["in_len"], b["out_len"], 1.0)["loss"]
 
     return time_steps(forward_loss, list(model.parameters()), device, repeats, profile)
 
@@ -182,6 +191,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="demo shape only")
+    parser.add_argument("--no-amp", action="store_true", help="float32 rows only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -199,10 +209,14 @@ def main() -> None:
     ]
     console = Console(width=170)
     table = Table(title=f"Tacotron2 training step on {device} ({torch.get_num_threads()} threads)")
+    precisions: list[torch.dtype | None] = [None]
+    if not args.no_amp and amp_dtype(device) is not None:
+        precisions.append(amp_dtype(device))
     for col in (
         "shape",
         "model",
         "r",
+        "precision",
         "forward s",
         "backward s",
         "optim s",
@@ -215,25 +229,29 @@ def main() -> None:
         table.add_column(col, justify="right")
     for shape in shapes:
         for name, cfg in models:
-            res = ours(cfg, shape, device, args.repeats, profile=True)
-            frames = shape.batch * (shape.t_out - shape.t_out % cfg.n_frames_per_step)
-            ref_s, ratio = "", ""
-            if args.nvidia_repo:
+            ref = None
+            if args.nvidia_repo:  # theirs runs in float32 (its fp16 path is CUDA-only)
                 ref = nvidia(args.nvidia_repo, cfg, shape, device, max(1, args.repeats - 1))
-                ref_s, ratio = f"{ref.step:.2f}", f"{ref.step / res.step:.2f}x"
-            table.add_row(
-                shape.name,
-                name,
-                str(cfg.n_frames_per_step),
-                f"{res.forward:.2f}",
-                f"{res.backward:.2f}",
-                f"{res.optimizer:.3f}",
-                f"{res.step:.2f}",
-                f"{frames / res.step:.0f}",
-                "" if res.non_matmul is None else f"{100 * res.non_matmul:.0f}",
-                ref_s,
-                ratio,
-            )
+            for dtype in precisions:
+                res = ours(cfg, shape, device, args.repeats, profile=True, dtype=dtype)
+                frames = shape.batch * (shape.t_out - shape.t_out % cfg.n_frames_per_step)
+                ref_s, ratio = "", ""
+                if ref is not None:
+                    ref_s, ratio = f"{ref.step:.2f}", f"{ref.step / res.step:.2f}x"
+                table.add_row(
+                    shape.name,
+                    name,
+                    str(cfg.n_frames_per_step),
+                    "float32" if dtype is None else str(dtype).removeprefix("torch."),
+                    f"{res.forward:.2f}",
+                    f"{res.backward:.2f}",
+                    f"{res.optimizer:.3f}",
+                    f"{res.step:.2f}",
+                    f"{frames / res.step:.0f}",
+                    "" if res.non_matmul is None else f"{100 * res.non_matmul:.0f}",
+                    ref_s,
+                    ratio,
+                )
     console.print(table)
 
 

@@ -238,6 +238,10 @@ class ModelConfig(Section):
     dca_prior_length: int = Field(11, ge=2)
     dca_prior_alpha: float = Field(0.1, gt=0.0)
     dca_prior_beta: float = Field(0.9, gt=0.0)
+    dca_content: bool = Field(
+        False,
+        description="Add a content term (query . encoder keys) to DCA's location energies.",
+    )
     attention_location_n_filters: int = Field(32, ge=1)
     attention_location_kernel_size: int = Field(31, ge=1)
     decoder_rnn_dim: int = Field(1024, ge=8)
@@ -295,7 +299,11 @@ class TrainingConfig(Section):
     )
     seed: int = 1234
     max_minutes: float | None = Field(None, gt=0.0)
-    amp: bool = Field(True, description="Mixed precision when running on CUDA.")
+    amp: bool = Field(
+        True,
+        description="Mixed precision: float16 on CUDA; bfloat16 on CPUs that compute it "
+        "natively (AVX512-BF16/AMX), measured ~1.8x faster per step; float32 elsewhere.",
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=256)
     guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()

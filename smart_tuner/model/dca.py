@@ -51,6 +51,7 @@ class DynamicConvolutionAttention(nn.Module):
         prior_length: int = 11,
         prior_alpha: float = 0.1,
         prior_beta: float = 0.9,
+        content_dim: int = 0,
     ) -> None:
         super().__init__()
         if static_kernel_size % 2 == 0 or dynamic_kernel_size % 2 == 0:
@@ -67,6 +68,12 @@ class DynamicConvolutionAttention(nn.Module):
         )
         self.dynamic_proj = nn.Linear(dynamic_filters, attention_dim)
         self.v = nn.Linear(attention_dim, 1, bias=False)
+        # Optional content term (query . key, as in location-sensitive attention): lets the
+        # decoder snap onto the symbol it is reading instead of a blurred moving window.
+        self.content = content_dim > 0
+        if self.content:
+            self.key_layer = nn.Linear(content_dim, attention_dim, bias=False)
+            self.query_layer = nn.Linear(attention_rnn_dim, attention_dim, bias=False)
         prior = beta_binomial_prior(prior_length, prior_alpha, prior_beta)
         # conv1d correlates, so the causal filter p_j = sum_m prior[m] a_{j-m} is stored flipped.
         self.register_buffer("prior_filter", prior.flip(0).view(1, 1, -1), persistent=False)
@@ -80,8 +87,8 @@ class DynamicConvolutionAttention(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def memory_layer(self, memory: Tensor) -> Tensor:
-        """DCA reads no content, so there is nothing to precompute (kept for the interface)."""
-        return memory
+        """Keys for the content term, computed once per utterance (memory itself without it)."""
+        return self.key_layer(memory) if self.content else memory
 
     def forward(
         self,
@@ -103,7 +110,10 @@ class DynamicConvolutionAttention(nn.Module):
         dynamic = torch.einsum("btk,bfk->btf", windows.squeeze(1), filters)
         prior_len = self.prior_filter.size(-1)
         prior = F.conv1d(F.pad(previous, (prior_len - 1, 0)), self.prior_filter).squeeze(1)
-        energies = self.v(torch.tanh(self.static_proj(static) + self.dynamic_proj(dynamic)))
+        features = self.static_proj(static) + self.dynamic_proj(dynamic)
+        if self.content:
+            features = features + processed_memory + self.query_layer(query).unsqueeze(1)
+        energies = self.v(torch.tanh(features))
         energies = energies.squeeze(-1) + torch.log(prior.clamp(min=1e-6))
         if mask is not None:
             energies = energies.masked_fill(mask, float("-inf"))

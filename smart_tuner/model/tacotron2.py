@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from smart_tuner.config import ModelConfig
 from smart_tuner.model.dca import DynamicConvolutionAttention
 from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, Prenet
+from smart_tuner.model.recurrent import LSTMRun
 
 # Gate logit written past each utterance's end; sigmoid(1e3) == 1, i.e. "stop" (NVIDIA's value).
 PADDED_GATE_LOGIT = 1e3
@@ -152,6 +153,7 @@ class Decoder(nn.Module):
                 cfg.dca_prior_length,
                 cfg.dca_prior_alpha,
                 cfg.dca_prior_beta,
+                content_dim=enc if cfg.dca_content else 0,
             )
         else:
             self.attention_layer = Attention(
@@ -179,24 +181,29 @@ class Decoder(nn.Module):
 
     def step(
         self,
-        prenet_out: Tensor,
+        attention_input: Tensor | None,
         state: DecoderState,
         memory: Tensor,
         processed_memory: Tensor,
         mask: Tensor | None,
+        runs: tuple[LSTMRun, LSTMRun],
     ) -> DecoderState:
-        """Advance one decoder step; the caller projects (decoder_hidden, context) to frames."""
-        att_h, att_c = self.attention_rnn(
-            torch.cat((prenet_out, state.attention_context), -1),
-            (state.attention_hidden, state.attention_cell),
-        )
+        """Advance one decoder step; the caller projects (decoder_hidden, context) to frames.
+
+        ``attention_input`` is this step's prenet output, or None when ``runs[0]`` was built
+        with the prenet output of all steps (teacher forcing).
+        """
+        attention_run, decoder_run = runs
+        context = state.attention_context
+        x = context if attention_input is None else torch.cat((attention_input, context), -1)
+        att_h, att_c = attention_run.step(x, state.attention_hidden, state.attention_cell)
         att_h = F.dropout(att_h, self.p_attention_dropout, self.training)
 
         weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), dim=1)
         context, weights = self.attention_layer(att_h, memory, processed_memory, weights_cat, mask)
 
-        dec_h, dec_c = self.decoder_rnn(
-            torch.cat((att_h, context), -1), (state.decoder_hidden, state.decoder_cell)
+        dec_h, dec_c = decoder_run.step(
+            torch.cat((att_h, context), -1), state.decoder_hidden, state.decoder_cell
         )
         dec_h = F.dropout(dec_h, self.p_decoder_dropout, self.training)
         return DecoderState(
@@ -234,8 +241,10 @@ class Decoder(nn.Module):
         contexts: list[Tensor] = []
         alignments: list[Tensor] = []
         state = self.initial_state(memory)
-        for prenet_step in prenet_out.unbind(0):  # unbind: one backward node, not one per step
-            state = self.step(prenet_step, state, memory, processed_memory, mask)
+        # The prenet's share of the attention LSTM's input projection: one product, all steps.
+        runs = (LSTMRun(self.attention_rnn, prenet_out), LSTMRun(self.decoder_rnn))
+        for _ in range(steps):
+            state = self.step(None, state, memory, processed_memory, mask, runs)
             hidden.append(state.decoder_hidden)
             contexts.append(state.attention_context)
             alignments.append(state.attention_weights)
@@ -269,8 +278,9 @@ class Decoder(nn.Module):
         # steps (~0.25 s of audio) also ends the utterance, in case the gate is still weak.
         end_patience = max(2, math.ceil(ATTENTION_END_FRAMES / self.n_frames_per_step))
         at_end = 0
+        runs = (LSTMRun(self.attention_rnn), LSTMRun(self.decoder_rnn))
         while steps < max_steps:
-            state = self.step(self.prenet(previous), state, memory, processed_memory, None)
+            state = self.step(self.prenet(previous), state, memory, processed_memory, None, runs)
             frame, gate = self.project(state.decoder_hidden, state.attention_context)
             mel_buf[steps] = frame[0]
             gate_buf[steps] = gate[0]

@@ -56,7 +56,7 @@ from smart_tuner.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from smart_tuner.train.device import configure_threads, select_device
+from smart_tuner.train.device import amp_dtype, configure_threads, select_device
 
 CHECKPOINT_FORMAT = "smart_tuner/1"
 
@@ -209,7 +209,9 @@ class Trainer:
         torch.manual_seed(config.training.seed)
         self.threads = configure_threads(config.training.num_threads)
         self.device = select_device(config.training.device)
-        self.use_amp = config.training.amp and self.device.type == "cuda"
+        self.amp_dtype = amp_dtype(self.device, config.training.amp)
+        self.use_amp = self.amp_dtype is not None
+        self.use_scaler = self.amp_dtype == torch.float16  # bf16 has float32's range
 
         frontend = TextFrontend.from_dict(resume_state["frontend"]) if resume_state else None
         self.data = prepare_data(dataset, config, self.console, frontend)
@@ -227,7 +229,7 @@ class Trainer:
             gate_positive_weight=config.training.gate_positive_weight,
         )
         self.optimizer = self._new_optimizer()
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
         # Guided attention: its weight decays per step from `ga_start_step`; a restart may
         # ask for stronger guidance and restarts the decay.
         self.ga_config = config.training.guided_attention
@@ -375,6 +377,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
 
+    def autocast(self) -> torch.autocast:
+        """Mixed precision where it pays (see `amp_dtype`); a no-op context otherwise."""
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.use_amp
+        )
+
     def train_epoch(self, progress: Progress) -> dict[str, float]:
         model, cfg = self.model, self.config
         model.train()
@@ -401,7 +409,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             ga_weight = self.ga_weight()
-            with torch.autocast(self.device.type, enabled=self.use_amp):
+            with self.autocast():
                 output = model(
                     batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
                 )
@@ -419,7 +427,7 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 model.parameters(), cfg.training.grad_clip_thresh
             )
-            if self.use_amp:
+            if self.use_scaler:
                 self.scaler.step(self.optimizer)  # skips the update itself on inf/NaN
                 self.scaler.update()
             elif torch.isfinite(grad_norm) and torch.isfinite(loss):
@@ -466,7 +474,7 @@ class Trainer:
         sample: dict[str, Any] = {}
         for batch in self.data.val_loader:
             batch = batch.to(self.device)
-            with torch.autocast(self.device.type, enabled=self.use_amp):
+            with self.autocast():
                 output = model(
                     batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
                 )
@@ -547,7 +555,7 @@ class Trainer:
                     "plan": controller.plan.to_dict(),
                     "device": str(self.device),
                     "threads": self.threads,
-                    "amp": self.use_amp,
+                    "amp": str(self.amp_dtype).removeprefix("torch.") if self.use_amp else False,
                     "n_symbols": len(self.frontend.symbols),
                     "language": self.frontend.language,
                     "train_items": self.data.n_train,
@@ -558,9 +566,9 @@ class Trainer:
                 resumed_from_epoch=self.epoch,
             )
         )
+        amp = f", AMP {str(self.amp_dtype).removeprefix('torch.')}" if self.use_amp else ""
         self.console.print(
-            f"Training on {self.device} ({self.threads} threads"
-            f"{', AMP' if self.use_amp else ''}): {self.data.n_train} train / "
+            f"Training on {self.device} ({self.threads} threads{amp}): {self.data.n_train} train / "
             f"{self.data.n_val} validation utterances, {len(self.frontend.symbols)} symbols "
             f"({self.frontend.language}), preset {cfg.model.preset}, "
             f"r={cfg.model.n_frames_per_step}, batch {cfg.training.batch_size}."
@@ -639,7 +647,7 @@ class Trainer:
                 self.model.reset_attention()
             elif action is Action.RESET_OPTIMIZER:
                 self.optimizer = self._new_optimizer()
-                self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+                self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
             elif action is Action.ROLLBACK:
                 good = load_checkpoint(self.good_path)
                 self.model.load_state_dict(good["model"])
@@ -650,7 +658,7 @@ class Trainer:
             elif action is Action.RESTART:
                 self.model = self._new_model()
                 self.optimizer = self._new_optimizer()
-                self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+                self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
                 weight = params.get("guided_attention_weight", self.ga_config.weight)
                 self.ga_config = self.ga_config.model_copy(update={"weight": float(weight)})
                 self.ga_start_step = self.step

@@ -97,6 +97,11 @@ class LRScheduling(Section):
     scheduler_type: Literal["cosine_annealing", "constant"] = "cosine_annealing"
     warmup_epochs: int = Field(100, ge=0)
     min_lr_factor: float = Field(0.1, ge=0.0, le=1.0)
+    hold_until_aligned: bool = Field(
+        True,
+        description="Keep the peak LR until the attention has formed (alignment phase's "
+        "attention_threshold), then anneal over what is left: annealing first slows alignment.",
+    )
 
 
 class BatchSizeAdaptation(Section):
@@ -307,6 +312,9 @@ class TrainingConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=256)
     guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()
+    attention_entropy_weight: float = Field(
+        0.0, ge=0.0, description="Weight of the mean per-step attention entropy in the loss."
+    )
 
 
 # ---------------------------------------------------------------- tracking (S16-S21)

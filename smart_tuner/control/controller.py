@@ -211,7 +211,18 @@ class TrainingController(ProgressAnalysis):
             warm_from=self._warm_from,
             decay_to=self._decay_to,
             restart=self._s.restart_segment,
+            decay_start=self._decay_start,
         )
+
+    @property
+    def _decay_start(self) -> float | None:
+        """Annealing waits for the attention (see `LrScheduling.hold_until_aligned`)."""
+        s = self._s
+        if not self.config.adaptive_learning.lr_scheduling.hold_until_aligned:
+            return None
+        if s.att_ema is None:  # no attention measured (yet): nothing to wait for
+            return None
+        return math.inf if s.aligned_at is None else s.aligned_at
 
     # ------------------------------------------------------------------ the epoch
 
@@ -353,6 +364,8 @@ class TrainingController(ProgressAnalysis):
         if m.attention is not None:
             s.att_ema = ema(s.att_ema, m.attention, alpha)
             if s.att_ema >= thresholds["alignment"]:
+                if s.aligned_at is None:
+                    s.aligned_at = float(epoch)
                 s.aligned_once = True
             collapse = self.config.training_recovery.problem_detection.attention_collapse
             limit = 0.3 if collapse.threshold is None else collapse.threshold
@@ -824,6 +837,8 @@ class TrainingController(ProgressAnalysis):
             and adapt.decrease_threshold * base < g <= self._explosion_threshold
             and s.batch_size > plan.min_batch_size
             and self._cooled(s.last_batch_change, epoch)
+            # Before the attention forms, gradient spikes are the attention moving, not noise.
+            and (s.aligned_once or s.att_ema is None)
         ):
             s.last_batch_shrink = epoch
             reason = (
@@ -924,6 +939,7 @@ class TrainingController(ProgressAnalysis):
         s.lr_restart_phases = []
         s.last_lr_change = epoch
         s.aligned_once = s.diag_formed = s.deadline_done = False
+        s.aligned_at = None
         s.gate_ema = s.gate_best = None
         s.grad_window = []
         s.high_grad_epochs = s.skipped_step_epochs = s.nonfinite_in_a_row = 0

@@ -28,16 +28,21 @@ def schedule_factor(
     warm_from: float,
     decay_to: float,
     restart: list[float] | None,
+    decay_start: float | None = None,
 ) -> float:
     """Linear warm-up from `warm_from` to 1 over `h.warmup` epochs, then cosine down to
     `decay_to` at the horizon's end; after an LR restart `[start, warmup, from, peak]`, a linear
-    warm-up from `from` to `peak`, then cosine down to `decay_to` at the same end (SGDR-like)."""
+    warm-up from `from` to `peak`, then cosine down to `decay_to` at the same end (SGDR-like).
+    With `decay_start` the first cosine begins no earlier than that epoch (inf: not yet)."""
+    first = h.start + h.warmup if decay_start is None else max(h.start + h.warmup, decay_start)
     if not scheduling:
         factor = 1.0
     elif h.warmup > 0 and t - h.start < h.warmup:
         factor = warm_from + (1.0 - warm_from) * max(0.0, t - h.start) / h.warmup
+    elif first >= h.end:
+        factor = 1.0
     else:
-        factor = cosine(t, h.start + h.warmup, h.end, 1.0, decay_to)
+        factor = cosine(t, first, h.end, 1.0, decay_to)
     if restart is not None and t >= restart[0]:
         start, warm, origin, peak = restart
         if warm > 0 and t - start < warm:

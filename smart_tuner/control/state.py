@@ -139,6 +139,7 @@ class ControllerState:
     overfit_epochs: int = 0
     # attention
     aligned_once: bool = False
+    aligned_at: float | None = None  # epoch the attention first formed in this attempt
     diag_formed: bool = False
     collapse_epochs: int = 0
     deadline_done: bool = False

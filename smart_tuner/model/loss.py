@@ -60,9 +60,17 @@ class Tacotron2Loss(nn.Module):
     teaches the gate to fire late.
     """
 
-    def __init__(self, sigma: float = 0.2, gate_positive_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        sigma: float = 0.2,
+        gate_positive_weight: float = 1.0,
+        attention_entropy_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.sigma = sigma
+        # Penalising each step's attention entropy asks it to read one symbol at a time
+        # instead of a blur of neighbours (the encoder's context makes a blur almost free).
+        self.attention_entropy_weight = attention_entropy_weight
         # One stop step per utterance against ~100 "go on" steps: weighting the rare positive
         # teaches the gate to fire at all within a short training run.
         self.gate_positive_weight = gate_positive_weight
@@ -111,11 +119,18 @@ class Tacotron2Loss(nn.Module):
         n_cells = (step_valid.unsqueeze(2) & input_valid.unsqueeze(1)).sum().clamp_min(1)
         guided = (output.alignments * w).sum() / n_cells
 
+        a = output.alignments.float()
+        step_entropy = -(a * torch.log(a.clamp_min(1e-8))).sum(dim=2)  # [B, steps]
+        entropy = _masked_mean(step_entropy, step_valid)
+
         total = mel_loss + postnet_loss + gate_loss + ga_weight * guided
+        if self.attention_entropy_weight:
+            total = total + self.attention_entropy_weight * entropy
         return {
             "loss": total,
             "mel_loss": mel_loss,
             "postnet_loss": postnet_loss,
             "gate_loss": gate_loss,
             "guided_attention_loss": guided,
+            "attention_entropy": entropy,
         }

@@ -34,9 +34,13 @@ class _GradientBank:
         self.grads: list[Tensor] = []
 
     def weight_grad(self) -> Tensor:
+        """Sum over all steps of grad_t^T x_t, as float32 (fp16 would overflow under a loss
+        scaler; bf16 is accumulated in float32 inside the product and rounded once)."""
         grads, inputs = torch.cat(self.grads), torch.cat(self.inputs)
         self.inputs, self.grads = [], []
-        return grads.t() @ inputs
+        if grads.dtype == torch.float16:
+            grads, inputs = grads.float(), inputs.float()
+        return (grads.t() @ inputs).float()
 
 
 class _DeferredLinear(torch.autograd.Function):
@@ -98,10 +102,13 @@ class LSTMRun:
                 self.pre = self.pre + bias
             bias = None
         self.bias = bias
-        self.weight = torch.cat((w_ih[:, s:], w_hh), 1).to(dtype)
+        # float32 and tracked by autograd: the anchor hands the batched gradient to it. The
+        # steps use a detached copy in the compute dtype (cast once per sequence).
+        self.master = torch.cat((w_ih[:, s:], w_hh), 1)
+        self.weight = self.master.detach().to(dtype)
         self.dtype = dtype
         self.bank: _GradientBank | None = None
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if torch.is_grad_enabled() and self.master.requires_grad:
             self.bank = _GradientBank()
         self.t = 0
 
@@ -110,8 +117,8 @@ class LSTMRun:
         inputs = torch.cat((x, h), -1).to(self.dtype)
         if self.bank is not None:
             if self.t == 0:
-                inputs = inputs + _GradientAnchor.apply(self.weight, self.bank, inputs)
-            gates = _DeferredLinear.apply(inputs, self.weight.detach(), self.bank)
+                inputs = inputs + _GradientAnchor.apply(self.master, self.bank, inputs)
+            gates = _DeferredLinear.apply(inputs, self.weight, self.bank)
         else:
             gates = inputs @ self.weight.t()
         gates = gates.float()

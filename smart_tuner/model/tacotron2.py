@@ -4,8 +4,11 @@ Parameter names match NVIDIA/tacotron2 so its checkpoints load (see `warm_start`
 from NVIDIA's code, none of which change a parameter's name or shape:
 
 * input lengths need not be sorted (packing uses ``enforce_sorted=False``);
-* the teacher-forced loop runs the prenet and the attention memory projection once for all
-  steps, and projects decoder states to mel/gate once after the loop instead of per step;
+* the teacher-forced loop runs the prenet, its share of the attention LSTM's input projection
+  and the attention memory projection once for all steps, and projects decoder states to
+  mel/gate once after the loop instead of per step;
+* the decoder LSTMs run through `recurrent.LSTMRun` (one product per step, weight gradients
+  batched over the sequence, float32 cell state under mixed precision);
 * one gate logit per decoder step is repeated to every frame of that step (matters for r > 1);
 * prenet dropout comes from the config instead of a hard-coded 0.5.
 """

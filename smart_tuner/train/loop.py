@@ -227,6 +227,7 @@ class Trainer:
         self.criterion = Tacotron2Loss(
             sigma=config.training.guided_attention.sigma,
             gate_positive_weight=config.training.gate_positive_weight,
+            attention_entropy_weight=config.training.attention_entropy_weight,
         )
         self.optimizer = self._new_optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)

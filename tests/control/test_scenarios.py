@@ -337,7 +337,10 @@ def test_noisy_but_improving_curves_raise_no_false_alarms(plan: int):
 
 
 def test_batch_grows_when_stable_shrinks_on_gradient_spikes_or_oom_and_scales_the_lr():
-    run = run_curve(Curve(plan=300, tau=20))
+    # Without the hold, the live schedule equals a fresh controller's (compared below).
+    no_hold = CONFIG.model_copy(deep=True)
+    no_hold.adaptive_learning.lr_scheduling.hold_until_aligned = False
+    run = run_curve(Curve(plan=300, tau=20), config=no_hold)
     grows = run.actions(Action.SET_BATCH_SIZE)
     assert grows and grows[0][1].params == {
         "batch_size": 32,
@@ -345,7 +348,7 @@ def test_batch_grows_when_stable_shrinks_on_gradient_spikes_or_oom_and_scales_th
         "lr": pytest.approx(grows[0][1].params["lr"]),
     }
     epoch = grows[0][0]
-    c = TrainingController(CONFIG, plan_for(300))
+    c = TrainingController(no_hold, plan_for(300))
     assert grows[0][1].params["lr"] == pytest.approx(c.learning_rate(epoch) * math.sqrt(2))
 
     curve = Curve(plan=300, tau=20)
@@ -413,3 +416,21 @@ def test_plan_end_stops_with_epochs_completed_and_nothing_else():
     assert [d.action for e, d in run.decisions if e == 40][-2:] == [Action.REPORT, Action.STOP]
     assert run.stop is not None and run.stop[1].stop_reason == "epochs_completed"
     assert not run.actions(Action.ROLLBACK)
+
+
+def test_lr_holds_its_peak_until_the_attention_forms_then_anneals_over_the_rest():
+    curve = Curve(plan=400, tau=40, align_at=120)
+    run = run_curve(curve, max_batch_size=16)  # no batch growth: the LR moves by schedule only
+    warmup = run.controller.horizon.warmup
+    peak = run.lrs[warmup]
+    aligned = next(e for e, r in enumerate(run.records, 1) if r["attention_score"] >= 0.5)
+    # Between warm-up and alignment the LR stays at its peak...
+    assert all(lr == pytest.approx(peak) for lr in run.lrs[warmup + 1 : aligned])
+    # ...then a cosine takes it down to min_lr_factor x peak by the end of the plan.
+    assert run.lrs[aligned + 80] < 0.9 * peak
+    assert run.controller.learning_rate(400) == pytest.approx(peak * 0.1)
+
+    no_hold = CONFIG.model_copy(deep=True)
+    no_hold.adaptive_learning.lr_scheduling.hold_until_aligned = False
+    early = run_curve(curve, config=no_hold, max_batch_size=16)
+    assert early.lrs[aligned - 1] < 0.9 * peak  # without the hold it had already annealed

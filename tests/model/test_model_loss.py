@@ -94,3 +94,25 @@ def test_loss_falls_when_overfitting() -> None:
         history.append(loss.item())
     assert all(torch.isfinite(torch.tensor(history)))
     assert min(history[-3:]) < 0.3 * history[0], history
+
+
+def test_attention_entropy_is_zero_for_one_hot_log_n_for_uniform_and_weighted_into_loss() -> None:
+    t_out, steps, t_in = 6, 3, 4
+    out_len, in_len = torch.tensor([6]), torch.tensor([4])
+    mel = torch.zeros(1, N_MEL, t_out)
+    gate_target = torch.zeros(1, t_out)
+    gate = torch.full((1, t_out), -20.0)
+    sharp = torch.zeros(1, steps, t_in)
+    sharp[0, :, 0] = 1.0
+    uniform = torch.full((1, steps, t_in), 1.0 / t_in)
+
+    def losses(align: torch.Tensor, weight: float) -> dict[str, torch.Tensor]:
+        out = Tacotron2Output(mel, mel, gate, align)
+        criterion = Tacotron2Loss(attention_entropy_weight=weight)
+        return criterion(out, mel, gate_target, in_len, out_len, ga_weight=0.0)
+
+    assert losses(sharp, 0.5)["attention_entropy"] == pytest.approx(0.0, abs=1e-6)
+    flat = losses(uniform, 0.0)
+    assert flat["attention_entropy"] == pytest.approx(torch.log(torch.tensor(4.0)).item())
+    weighted = losses(uniform, 0.5)
+    assert weighted["loss"] - flat["loss"] == pytest.approx(0.5 * flat["attention_entropy"].item())

@@ -598,6 +598,9 @@ class TrainingController(ProgressAnalysis):
             return False
         ratio = self.config.adaptive_learning.batch_size_adaptation.decrease_threshold
         spike = now.grad_base is not None and g > ratio * now.grad_base
+        # While the attention forms, one-epoch spikes are the attention moving (and clipping
+        # bounds each step): only sustained high gradients count then.
+        spike = spike and (s.aligned_once or s.att_ema is None)
         sustained = epoch - s.attempt_start > h.warmup and s.high_grad_epochs >= h.sustain
         if not (spike or sustained) or not self._cooled(s.last_lr_change, epoch):
             return False

@@ -434,3 +434,17 @@ def test_lr_holds_its_peak_until_the_attention_forms_then_anneals_over_the_rest(
     no_hold.adaptive_learning.lr_scheduling.hold_until_aligned = False
     early = run_curve(curve, config=no_hold, max_batch_size=16)
     assert early.lrs[aligned - 1] < 0.9 * peak  # without the hold it had already annealed
+
+
+def test_a_one_epoch_gradient_spike_is_tolerated_while_aligning_and_halves_the_lr_after():
+    curve = Curve(plan=300, tau=40, align_at=40)
+
+    def spiky(e: int, c: TrainingController, decisions: list) -> dict:
+        rec = curve.record(e)
+        if e in (25, 120):
+            rec["grad_norm"] = 12.0  # above the explosion threshold (10), 8x the median
+        return rec
+
+    run = simulate(CONFIG, plan_for(300, max_batch_size=16), spiky)
+    lr_cuts = [e for e, d in run.actions(Action.SET_LR) if "gradient explosion" in d.reason]
+    assert lr_cuts == [120]

@@ -360,10 +360,17 @@ class TrainingController(ProgressAnalysis):
             s.train_ema = ema(s.train_ema, train, alpha)
             s.train_window.append(s.train_ema)
             del s.train_window[: -(h.stability_window + 1)]
+        degradation = self.config.overfitting_detection.attention_degradation
+        if m.diagonality is not None:
+            s.diag_ema = ema(s.diag_ema, m.diagonality, alpha)
+            s.diag_formed = s.diag_formed or s.diag_ema >= degradation.min_diagonality
         thresholds = h.attention_threshold
         if m.attention is not None:
             s.att_ema = ema(s.att_ema, m.attention, alpha)
-            if s.att_ema >= thresholds["alignment"]:
+            # Formed = sharp *and* on the diagonal: a sharp attention stuck on one symbol or
+            # racing ahead (common in the first epochs of location-relative attention) is not.
+            diagonal = s.diag_ema is None or s.diag_ema >= degradation.min_diagonality
+            if s.att_ema >= thresholds["alignment"] and diagonal:
                 if s.aligned_at is None:
                     s.aligned_at = float(epoch)
                 s.aligned_once = True
@@ -372,10 +379,6 @@ class TrainingController(ProgressAnalysis):
             s.collapse_epochs = (
                 s.collapse_epochs + 1 if s.aligned_once and m.attention < limit else 0
             )
-        degradation = self.config.overfitting_detection.attention_degradation
-        if m.diagonality is not None:
-            s.diag_ema = ema(s.diag_ema, m.diagonality, alpha)
-            s.diag_formed = s.diag_formed or s.diag_ema >= degradation.min_diagonality
         if m.gate_accuracy is not None:
             s.gate_ema = ema(s.gate_ema, m.gate_accuracy, alpha)
             s.gate_best = max(s.gate_best or 0.0, s.gate_ema)

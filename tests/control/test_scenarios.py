@@ -448,3 +448,19 @@ def test_a_one_epoch_gradient_spike_is_tolerated_while_aligning_and_halves_the_l
     run = simulate(CONFIG, plan_for(300, max_batch_size=16), spiky)
     lr_cuts = [e for e, d in run.actions(Action.SET_LR) if "gradient explosion" in d.reason]
     assert lr_cuts == [120]
+
+
+def test_a_sharp_but_off_diagonal_attention_has_not_formed_so_its_fading_is_no_collapse():
+    curve = Curve(plan=300, tau=40, align_at=60)
+
+    def early_artifact(e: int, c: TrainingController, decisions: list) -> dict:
+        rec = curve.record(e)
+        if e <= 3:  # sharp, but parked on one symbol
+            rec["attention_score"], rec["diagonality"] = 0.9, 0.1
+        else:
+            rec["diagonality"] = 0.9 if e >= 60 else 0.4
+        return rec
+
+    run = simulate(CONFIG, plan_for(300, max_batch_size=16), early_artifact)
+    early = [d.action for e, d in run.decisions if e < 40]
+    assert Action.RESET_ATTENTION not in early and Action.RESTART not in early

@@ -95,11 +95,14 @@ class LSTMRun:
         bias = cell.bias_ih + cell.bias_hh if cell.bias else None
         s = 0 if static_inputs is None else static_inputs.size(-1)
         dtype = compute_dtype(w_ih)
-        self.pre: Tensor | None = None
+        # Per-step views via unbind: one backward node for all steps. Indexing pre[t] instead
+        # would give each step a backward that zero-fills a whole [T, B, 4H] gradient.
+        self.pre: tuple[Tensor, ...] | None = None
         if static_inputs is not None:
-            self.pre = F.linear(static_inputs.to(dtype), w_ih[:, :s].to(dtype)).float()
+            pre = F.linear(static_inputs.to(dtype), w_ih[:, :s].to(dtype)).float()
             if bias is not None:
-                self.pre = self.pre + bias
+                pre = pre + bias
+            self.pre = pre.unbind(0)
             bias = None
         self.bias = bias
         # float32 and tracked by autograd: the anchor hands the batched gradient to it. The

@@ -209,6 +209,11 @@ class DataConfig(Section):
     language: Literal["auto", "en", "ru"] = "auto"
     fold_yo: bool = Field(False, description="Russian: fold ё into е (applied to all text).")
     expand_numbers: bool = True
+    phonemes: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Model input: eSpeak NG IPA phonemes (auto = when the library loads) "
+        "or letters (off). Phonemes spare a small corpus from learning spelling.",
+    )
     validation_fraction: float = Field(0.05, gt=0.0, lt=0.5)
     min_validation_items: int = Field(4, ge=1)
     split_seed: int = 1234
@@ -321,6 +326,13 @@ class TrainingConfig(Section):
     guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()
     attention_entropy_weight: float = Field(
         0.0, ge=0.0, description="Weight of the mean per-step attention entropy in the loss."
+    )
+    attention_entropy_min_diagonality: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The entropy term starts once validation diagonality reaches this: "
+        "sharpen an alignment that is already diagonal, never freeze one that is not.",
     )
 
 

@@ -11,6 +11,7 @@ import torch
 
 from smart_tuner.config import Config, config_from_dict
 from smart_tuner.data import TextFrontend
+from smart_tuner.data.phonemes import PhonemizerUnavailable
 from smart_tuner.model import GriffinLim, Tacotron2
 from smart_tuner.model.vocoder import Vocoder
 from smart_tuner.plots import plot_alignment, plot_mels
@@ -71,7 +72,10 @@ def synthesize(
     Prenet dropout stays on at inference (as in the paper), so a fixed seed makes the output
     reproducible.
     """
-    ids = loaded.frontend(text)
+    try:
+        ids = loaded.frontend(text)
+    except PhonemizerUnavailable as exc:
+        raise SynthesisError(f"this model reads phonemes, but {exc}") from exc
     if len(ids) <= 1:
         raise SynthesisError(f"nothing to say: no known symbols in {text!r}")
     device = next(loaded.model.parameters()).device

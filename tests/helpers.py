@@ -58,6 +58,8 @@ def tiny_config(cache_dir: Path, **training) -> Config:
             "audio.n_mel_channels": 20,
             "data.cache_dir": str(cache_dir),
             "data.min_validation_items": 2,
+            # letters: tests stay independent of eSpeak NG (test_phonemes covers phonemes)
+            "data.phonemes": "off",
             "training.batch_size": 4,
             "training.num_threads": 1,
         }

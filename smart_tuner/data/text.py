@@ -351,6 +351,7 @@ class TextFrontend:
     fold_yo: bool
     expand_numbers: bool
     symbols: SymbolTable
+    phonemes: bool = False  # symbols are eSpeak NG IPA, not letters (data/phonemes.py)
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:
@@ -363,15 +364,23 @@ class TextFrontend:
         language: str = "auto",
         fold_yo: bool = False,
         expand_numbers: bool = True,
+        phonemes: bool = False,
     ) -> TextFrontend:
         """Build the front-end for a corpus: pick the language, learn the symbol table."""
         if language == "auto":
             language = detect_language(raw_texts)
-        normalized = [normalize_text(t, language, fold_yo, expand_numbers) for t in raw_texts]
-        return cls(language, fold_yo, expand_numbers, SymbolTable.from_texts(normalized))
+        unlearned = cls(language, fold_yo, expand_numbers, SymbolTable([PAD, EOS]), phonemes)
+        normalized = [unlearned.normalize(t) for t in raw_texts]
+        return cls(language, fold_yo, expand_numbers, SymbolTable.from_texts(normalized), phonemes)
 
     def normalize(self, raw_text: str) -> str:
-        return normalize_text(raw_text, self.language, self.fold_yo, self.expand_numbers)
+        """The symbol string the model reads: normalised letters, or their IPA phonemes."""
+        text = normalize_text(raw_text, self.language, self.fold_yo, self.expand_numbers)
+        if self.phonemes:
+            from smart_tuner.data.phonemes import phonemize
+
+            text = phonemize(text, self.language)
+        return text
 
     def unknown_chars(self, raw_text: str) -> set[str]:
         return self.symbols.unknown_chars(self.normalize(raw_text))
@@ -385,6 +394,7 @@ class TextFrontend:
             "fold_yo": self.fold_yo,
             "expand_numbers": self.expand_numbers,
             "symbols": self.symbols.to_dict(),
+            "phonemes": self.phonemes,
         }
 
     @classmethod
@@ -394,4 +404,5 @@ class TextFrontend:
             fold_yo=bool(data["fold_yo"]),
             expand_numbers=bool(data["expand_numbers"]),
             symbols=SymbolTable.from_dict(data["symbols"]),
+            phonemes=bool(data.get("phonemes", False)),  # older checkpoints: characters
         )

@@ -83,7 +83,9 @@ class Tacotron2Loss(nn.Module):
         input_lengths: Tensor,
         output_lengths: Tensor,
         ga_weight: float,
+        entropy_weight: float | None = None,
     ) -> dict[str, Tensor]:
+        """`entropy_weight` None: the configured one (validation passes 0.0, as for ga)."""
         batch, _, t_out = mel_target.shape
         steps, t_in = output.alignments.shape[1:]
         r = t_out // steps
@@ -124,8 +126,10 @@ class Tacotron2Loss(nn.Module):
         entropy = _masked_mean(step_entropy, step_valid)
 
         total = mel_loss + postnet_loss + gate_loss + ga_weight * guided
-        if self.attention_entropy_weight:
-            total = total + self.attention_entropy_weight * entropy
+        if entropy_weight is None:
+            entropy_weight = self.attention_entropy_weight
+        if entropy_weight:
+            total = total + entropy_weight * entropy
         return {
             "loss": total,
             "mel_loss": mel_loss,

@@ -199,12 +199,15 @@ def _observation(features: dict[str, Any], row: dict[str, Any]) -> _Observation 
     if similarity < MIN_SIMILARITY:
         return None
     epochs_run = _number(row.get("epochs_run")) or best
-    # A run far shorter than the recommendation (a time budget, a demo, a smoke test) was
-    # trained on a compressed schedule: where it peaked is no evidence that fewer epochs
-    # suffice, whatever its stop reason; at most it can show that more are needed.
-    short = epochs_run < MIN_EVIDENCE_FRACTION * table
+    # A run whose schedule was squeezed far below the recommendation (a time budget, a demo,
+    # a smoke test) peaked early because its learning rate decayed early: no evidence that
+    # fewer epochs suffice, whatever its stop reason; at most it shows more are needed. A run
+    # on the full schedule that the controller stopped early *is* evidence, unless it ended
+    # before any patience could have run out. Rows without the schedule: its epochs run.
+    schedule = _schedule_epochs(row) or epochs_run
+    compressed = schedule < MIN_EVIDENCE_FRACTION * table or epochs_run < MIN_PLATEAU_EPOCHS
     plateau = epochs_run - best >= max(PLATEAU_FRACTION * epochs_run, MIN_PLATEAU_EPOCHS)
-    censored = short or (row.get("stop_reason") not in CONVERGED_STOPS and not plateau)
+    censored = compressed or (row.get("stop_reason") not in CONVERGED_STOPS and not plateau)
     fingerprint = features.get("dataset_fingerprint")
     return _Observation(
         run_id=str(row.get("run_id")),
@@ -216,6 +219,12 @@ def _observation(features: dict[str, Any], row: dict[str, Any]) -> _Observation 
         table_epochs=table,
         same_dataset=bool(fingerprint) and fingerprint == row_features.get("dataset_fingerprint"),
     )
+
+
+def _schedule_epochs(row: dict[str, Any]) -> float | None:
+    """Epochs the run's phases and LR schedule spanned at the end (after budget replans)."""
+    controller = (row.get("summary") or {}).get("controller") or {}
+    return _number(controller.get("effective_epochs"))
 
 
 _ROW_FEATURE_KEYS = (

@@ -26,14 +26,12 @@ from smart_tuner.data import (
     Collate,
     Corpus,
     MelCache,
-    SymbolTable,
     TextFrontend,
     TTSDataset,
-    detect_language,
     load_corpus,
-    normalize_text,
     split_train_val,
 )
+from smart_tuner.data.phonemes import PhonemizerUnavailable, resolve_phonemes
 from smart_tuner.events import (
     ArtifactSaved,
     CheckpointSaved,
@@ -85,20 +83,20 @@ class PreparedData:
         return mean, sum(m.shape[1] for m in mels) / len(mels)
 
 
-def build_frontend(corpus: Corpus, config: Config) -> TextFrontend:
+def build_frontend(corpus: Corpus, config: Config, console: Console | None = None) -> TextFrontend:
     """Learn the symbol set from the corpus with the configured language rules."""
-    texts = [u.text for u in corpus.entries]
-    language = config.data.language
-    if language == "auto":
-        language = detect_language(texts)
-    normalized = [
-        normalize_text(t, language, config.data.fold_yo, config.data.expand_numbers) for t in texts
-    ]
-    return TextFrontend(
-        language,
+    try:
+        phonemes, note = resolve_phonemes(config.data.phonemes)
+    except PhonemizerUnavailable as exc:
+        raise TrainingError(f"data.phonemes is 'on' but {exc}") from exc
+    if note and console is not None:
+        console.print(f"[yellow]{note}[/yellow]")
+    return TextFrontend.from_texts(
+        [u.text for u in corpus.entries],
+        config.data.language,
         config.data.fold_yo,
         config.data.expand_numbers,
-        SymbolTable.from_texts(normalized),
+        phonemes=phonemes,
     )
 
 
@@ -118,7 +116,7 @@ def prepare_data(
     if len(corpus.entries) < 2:
         raise TrainingError(f"{dataset}: fewer than 2 usable utterances, nothing to train on")
     if frontend is None:
-        frontend = build_frontend(corpus, config)
+        frontend = build_frontend(corpus, config, console)
     train_items, val_items = split_train_val(
         corpus.entries,
         config.data.validation_fraction,
@@ -305,6 +303,16 @@ class Trainer:
     def ga_weight(self) -> float:
         return guided_attention_weight(self.step - self.ga_start_step, self.ga_config)
 
+    def entropy_weight(self) -> float:
+        """The attention-entropy weight, held at 0 until the latest validation diagonality
+        reaches `attention_entropy_min_diagonality` (see TrainingConfig)."""
+        t = self.config.training
+        gate = t.attention_entropy_min_diagonality
+        diag = (self.last_record or {}).get("diagonality")
+        if gate > 0 and (diag is None or diag < gate):
+            return 0.0
+        return t.attention_entropy_weight
+
     def _state(self, mid_epoch: bool = False) -> dict[str, Any]:
         """Everything to resume. `mid_epoch`: Ctrl-C inside an epoch; the resumed run skips
         the batches already trained and replays the interrupted one with the same RNG."""
@@ -421,6 +429,7 @@ class Trainer:
                     batch.input_lengths,
                     batch.output_lengths,
                     ga_weight,
+                    self.entropy_weight(),
                 )["loss"]
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -485,6 +494,7 @@ class Trainer:
                     batch.gate_padded,
                     batch.input_lengths,
                     batch.output_lengths,
+                    0.0,
                     0.0,
                 )
             n = batch.text_padded.shape[0]

@@ -116,3 +116,9 @@ def test_attention_entropy_is_zero_for_one_hot_log_n_for_uniform_and_weighted_in
     assert flat["attention_entropy"] == pytest.approx(torch.log(torch.tensor(4.0)).item())
     weighted = losses(uniform, 0.5)
     assert weighted["loss"] - flat["loss"] == pytest.approx(0.5 * flat["attention_entropy"].item())
+    # a per-call weight overrides the configured one (validation passes 0.0)
+    out = Tacotron2Output(mel, mel, gate, uniform)
+    off = Tacotron2Loss(attention_entropy_weight=0.5)(
+        out, mel, gate_target, in_len, out_len, 0.0, 0.0
+    )
+    assert off["loss"] == pytest.approx(flat["loss"].item())

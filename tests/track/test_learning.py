@@ -190,3 +190,26 @@ def test_a_short_budget_run_that_stopped_early_does_not_cut_the_recommendation()
     }
     c = learn_epoch_correction(SMALL, [short])
     assert c.factor == 1.0 and c.runs_used == []
+
+
+def _full_schedule_run(run_id: str, best: int, run: int, schedule: int, stop: str) -> dict:
+    return {
+        "run_id": run_id,
+        "best_epoch": best,
+        "epochs_run": run,
+        "stop_reason": stop,
+        "summary": {"controller": {"effective_epochs": schedule}},
+        "features": {**SMALL, "table_epochs": 3200},
+    }
+
+
+def test_an_early_stop_on_the_full_schedule_is_evidence_but_a_squeezed_one_is_not():
+    full = _full_schedule_run("full", best=300, run=450, schedule=3200, stop="overfitting")
+    c = learn_epoch_correction(SMALL, [full])
+    assert c.runs_used == ["full"] and c.factor < 0.7
+    assert any("run full" in line and "best epoch 300" in line for line in c.rationale)
+    squeezed = _full_schedule_run("budget", best=300, run=450, schedule=500, stop="overfitting")
+    assert learn_epoch_correction(SMALL, [squeezed]).runs_used == []
+    # stopped before any patience could run out: a broken run, not a fast dataset
+    broken = _full_schedule_run("broken", best=5, run=40, schedule=3200, stop="no_improvement")
+    assert learn_epoch_correction(SMALL, [broken]).factor == 1.0

@@ -124,3 +124,28 @@ def test_broken_entries_are_skipped_and_reported(tmp_path, cache_dir):
     assert "utt001" in text and "not found" in text
     assert "utt002" in text and "empty" in text
     assert "outside" in text and "leaves the dataset folder" in text
+
+
+@pytest.mark.parametrize(("gate", "expected"), [(0.0, {0.5}), (1.0, {0.0})])
+def test_entropy_term_waits_for_a_diagonal_alignment(
+    corpus, cache_dir, tmp_path, monkeypatch, gate, expected
+):
+    """Training steps get the entropy weight only once validation diagonality reached the
+    gate (1.0 is never reached by an untrained model); validation always gets 0."""
+    seen: list[tuple[bool, float | None]] = []
+    original = Tacotron2Loss.forward
+
+    def forward(self, output, *args, **kwargs):
+        seen.append((output.mel_outputs.requires_grad, args[5] if len(args) > 5 else None))
+        return original(self, output, *args, **kwargs)
+
+    monkeypatch.setattr(Tacotron2Loss, "forward", forward)
+    config = tiny_config(
+        cache_dir,
+        epochs=2,
+        attention_entropy_weight=0.5,
+        attention_entropy_min_diagonality=gate,
+    )
+    train(config, corpus, tmp_path / "run")
+    assert {w for grad, w in seen if grad} == expected
+    assert {w for grad, w in seen if not grad} == {0.0}

@@ -24,7 +24,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smart_tuner.analysis.asr import align, transcribe, words  # noqa: E402
+from smart_tuner.analysis.asr import listen, word_error_rate  # noqa: E402
 from smart_tuner.cli import DEMO_SENTENCES, demo_corpus_path  # noqa: E402
 from smart_tuner.data import load_corpus  # noqa: E402
 from smart_tuner.data.features import MelSpectrogram  # noqa: E402
@@ -39,16 +39,6 @@ UNSEEN = (
     "She opened the window to let the cold air in.",
     "The baker sold every loaf before noon.",
 )
-
-
-def wer(reference: str, heard: list[str]) -> float:
-    ref = words(reference)
-    errors = sum(op != "ok" for op, _, _ in align(ref, heard))
-    return errors / max(1, len(ref))
-
-
-def heard(wav: np.ndarray, sample_rate: int) -> list[str]:
-    return transcribe(soxr.resample(wav.astype(np.float32), sample_rate, 16000))
 
 
 def main() -> int:
@@ -81,8 +71,8 @@ def main() -> int:
             model_wers.append(1.0)
             continue
         wav, sr = sf.read(result.wav_path, dtype="float32")
-        hyp = heard(wav, sr)
-        score = wer(sentence, hyp)
+        hyp = listen(wav, sr)
+        score = word_error_rate(sentence, hyp)
         model_wers.append(score)
         table.add_row(
             sentence[:40],
@@ -103,7 +93,7 @@ def main() -> int:
             wav = wav.mean(axis=1)
         wav = soxr.resample(wav, sr, audio.sampling_rate)
         resynth = vocoder(mel(torch.from_numpy(wav)[None])[0])
-        ceiling.append(wer(item.text, heard(resynth, audio.sampling_rate)))
+        ceiling.append(word_error_rate(item.text, listen(resynth, audio.sampling_rate)))
     line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} unseen sentences"
     if ceiling:
         line += (

@@ -182,7 +182,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sentence = next(s for s in DEMO_SENTENCES if s.lower().rstrip(".") not in corpus_text)
     console.print(f"Synthesizing an unseen sentence: {sentence!r}")
     result = synthesize(loaded, sentence, out / "demo_unseen.wav")
-    return report_synthesis(result)
+    code = report_synthesis(result)
+    if code == 0 and result.wav_path is not None:
+        report_listening(sentence, result.wav_path)
+    return code
+
+
+def report_listening(sentence: str, wav_path: Path) -> None:
+    """Listen by numbers: what an offline English recogniser hears in the synthesized WAV."""
+    import soundfile as sf
+
+    from smart_tuner.analysis import asr
+
+    if asr.available("en") is not None:
+        return
+    wav, rate = sf.read(wav_path, dtype="float32")
+    heard = asr.listen(wav, rate)
+    console.print(
+        f"An offline recogniser (PocketSphinx) hears: {' '.join(heard) or '(nothing)'!r} - "
+        f"word error rate {asr.word_error_rate(sentence, heard):.0%} "
+        "(0% = every word right; benchmarks/intelligibility.py compares with the recordings)"
+    )
 
 
 def cmd_history(args: argparse.Namespace) -> int:

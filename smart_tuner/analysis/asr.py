@@ -106,6 +106,20 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[str, str | None,
     return ops
 
 
+def word_error_rate(reference: str, heard: Sequence[str]) -> float:
+    """(substitutions + deletions + insertions) / reference words; 0 = every word right."""
+    ref = words(reference)
+    return sum(op != "ok" for op, _, _ in align(ref, heard)) / max(1, len(ref))
+
+
+def listen(wav: np.ndarray, sample_rate: int) -> list[str]:
+    """Words PocketSphinx hears in float audio at any rate (resampled to its 16 kHz)."""
+    import soxr
+
+    mono = wav.mean(axis=1) if wav.ndim > 1 else wav
+    return transcribe(soxr.resample(mono.astype(np.float32), sample_rate, 16000))
+
+
 def load_pronunciations(needed: Iterable[str]) -> dict[str, list[str]]:
     """First CMU-dictionary pronunciation of each needed word (stress marks removed)."""
     wanted = set(needed)

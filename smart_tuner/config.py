@@ -325,10 +325,10 @@ class TrainingConfig(Section):
     num_threads: int | None = Field(None, ge=1, le=256)
     guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()
     attention_entropy_weight: float = Field(
-        0.0, ge=0.0, description="Weight of the mean per-step attention entropy in the loss."
+        0.1, ge=0.0, description="Weight of the mean per-step attention entropy in the loss."
     )
     attention_entropy_min_diagonality: float = Field(
-        0.0,
+        0.85,
         ge=0.0,
         le=1.0,
         description="The entropy term starts once validation diagonality reaches this: "

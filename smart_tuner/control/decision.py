@@ -10,7 +10,8 @@ from typing import Any
 class Action(StrEnum):
     """One thing the loop must do (or, for the informational ones, only log).
 
-    Informational: CONTINUE, REPORT, PHASE, REPLAN. Everything else changes the run.
+    Informational: CONTINUE, REPORT, PHASE, REPLAN, SHARPEN_ATTENTION. Everything else
+    changes the run.
     """
 
     CONTINUE = "continue"
@@ -26,12 +27,16 @@ class Action(StrEnum):
     REPORT = "report"  # params: report (ProgressReport as dict), text (printable)
     PHASE = "phase"  # params: phase, previous
     REPLAN = "replan"  # params: effective_epochs, previous (budget re-planning)
+    SHARPEN_ATTENTION = "sharpen_attention"  # params: weight, diagonality, attention_score
 
 
 STOP_REASONS = frozenset(
     {"converged", "overfitting", "no_improvement", "budget", "epochs_completed", "diverged"}
 )
-INFORMATIONAL = frozenset({Action.CONTINUE, Action.REPORT, Action.PHASE, Action.REPLAN})
+# The loop only logs these: it reads the LR and the entropy weight from the controller.
+INFORMATIONAL = frozenset(
+    {Action.CONTINUE, Action.REPORT, Action.PHASE, Action.REPLAN, Action.SHARPEN_ATTENTION}
+)
 
 
 @dataclass(frozen=True)

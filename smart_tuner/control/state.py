@@ -140,6 +140,7 @@ class ControllerState:
     # attention
     aligned_once: bool = False
     aligned_at: float | None = None  # epoch the attention first formed in this attempt
+    sharpen_since: int | None = None  # epoch the attention-entropy term was switched on
     diag_formed: bool = False
     collapse_epochs: int = 0
     deadline_done: bool = False

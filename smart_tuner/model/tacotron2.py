@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from smart_tuner.config import ModelConfig
 from smart_tuner.model.dca import DynamicConvolutionAttention
-from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, Prenet
+from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, Prenet, dropout
 from smart_tuner.model.recurrent import LSTMRun
 
 # Gate logit written past each utterance's end; sigmoid(1e3) == 1, i.e. "stop" (NVIDIA's value).
@@ -102,7 +102,7 @@ class Encoder(nn.Module):
         for conv in self.convolutions:
             if keep is not None:
                 x = x * keep
-            x = F.dropout(F.relu(conv(x)), CONV_DROPOUT, self.training)
+            x = dropout(F.relu(conv(x)), CONV_DROPOUT, self.training)
         x = x.transpose(1, 2)
         if lengths is None:
             return self.lstm(x)[0]
@@ -200,7 +200,7 @@ class Decoder(nn.Module):
         context = state.attention_context
         x = context if attention_input is None else torch.cat((attention_input, context), -1)
         att_h, att_c = attention_run.step(x, state.attention_hidden, state.attention_cell)
-        att_h = F.dropout(att_h, self.p_attention_dropout, self.training)
+        att_h = dropout(att_h, self.p_attention_dropout, self.training)
 
         weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), dim=1)
         context, weights = self.attention_layer(att_h, memory, processed_memory, weights_cat, mask)
@@ -208,7 +208,7 @@ class Decoder(nn.Module):
         dec_h, dec_c = decoder_run.step(
             torch.cat((att_h, context), -1), state.decoder_hidden, state.decoder_cell
         )
-        dec_h = F.dropout(dec_h, self.p_decoder_dropout, self.training)
+        dec_h = dropout(dec_h, self.p_decoder_dropout, self.training)
         return DecoderState(
             att_h, att_c, dec_h, dec_c, weights, state.attention_weights_cum + weights, context
         )

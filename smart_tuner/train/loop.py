@@ -304,14 +304,7 @@ class Trainer:
         return guided_attention_weight(self.step - self.ga_start_step, self.ga_config)
 
     def entropy_weight(self) -> float:
-        """The attention-entropy weight, held at 0 until the latest validation diagonality
-        reaches `attention_entropy_min_diagonality` (see TrainingConfig)."""
-        t = self.config.training
-        gate = t.attention_entropy_min_diagonality
-        diag = (self.last_record or {}).get("diagonality")
-        if gate > 0 and (diag is None or diag < gate):
-            return 0.0
-        return t.attention_entropy_weight
+        return self.controller.attention_entropy_weight()
 
     def _state(self, mid_epoch: bool = False) -> dict[str, Any]:
         """Everything to resume. `mid_epoch`: Ctrl-C inside an epoch; the resumed run skips
@@ -463,6 +456,7 @@ class Trainer:
             "nonfinite_steps": float((~(finite & torch.isfinite(norms))).sum()),
             "lr": self.optimizer.param_groups[0]["lr"],
             "guided_attention_weight": self.ga_weight(),
+            "attention_entropy_weight": self.entropy_weight(),
             "batch_size": float(self.data.train_sampler.batch_size),
             "frames_per_second": frames / max(seconds, 1e-9),
             "train_seconds": seconds,

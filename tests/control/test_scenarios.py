@@ -464,3 +464,42 @@ def test_a_sharp_but_off_diagonal_attention_has_not_formed_so_its_fading_is_no_c
     run = simulate(CONFIG, plan_for(300, max_batch_size=16), early_artifact)
     early = [d.action for e, d in run.decisions if e < 40]
     assert Action.RESET_ATTENTION not in early and Action.RESTART not in early
+
+
+def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a_restart():
+    config = load_config(
+        None,
+        {
+            "training.attention_entropy_weight": 0.1,
+            "training.attention_entropy_min_diagonality": 0.85,
+        },
+    )
+    curve = Curve(plan=200, align_at=30)
+    controller = TrainingController(config, plan_for(200))
+    assert controller.attention_entropy_weight() == 0.0  # nothing seen yet
+    run = simulate(config, plan_for(200), open_loop(curve), controller=controller)
+    sharpen = run.actions(Action.SHARPEN_ATTENTION)
+    assert len(sharpen) == 1
+    epoch, decision = sharpen[0]
+    first_diagonal = next(r["epoch"] for r in run.records if r["diagonality"] >= 0.85)
+    assert epoch == first_diagonal
+    assert "diagonality" in decision.reason and decision.params["weight"] == 0.1
+    assert run.controller.attention_entropy_weight() == 0.1
+    # state survives a resume, and a fresh attempt must earn the term again
+    resumed = TrainingController(config, plan_for(200))
+    resumed.load_state_dict(run.controller.state_dict())
+    assert resumed.attention_entropy_weight() == 0.1
+    resumed._begin_attempt(epoch + 5, 1e-3)
+    assert resumed.attention_entropy_weight() == 0.0
+
+
+def test_without_a_gate_the_entropy_weight_is_constant_and_no_decision_is_made():
+    config = load_config(
+        None,
+        {"training.attention_entropy_weight": 0.2, "training.attention_entropy_min_diagonality": 0},
+    )
+    run = run_curve(Curve(plan=100, align_at=10), config)
+    assert not run.actions(Action.SHARPEN_ATTENTION)
+    assert run.controller.attention_entropy_weight() == 0.2
+    off = load_config(None, {"training.attention_entropy_weight": 0.0})
+    assert not run_curve(Curve(plan=100, align_at=10), off).actions(Action.SHARPEN_ATTENTION)

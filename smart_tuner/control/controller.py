@@ -959,19 +959,22 @@ class TrainingController(ProgressAnalysis):
         gate = t.attention_entropy_min_diagonality
         if t.attention_entropy_weight <= 0.0 or gate <= 0.0 or s.sharpen_since is not None:
             return
-        if m.diagonality is None or m.diagonality < gate:
+        # The smoothed value: one lucky epoch at 0.89 between 0.55 and 0.67 switched the term
+        # on too early in a demo run, and it locked into a one-symbol-per-step clock.
+        if s.diag_ema is None or s.diag_ema < gate:
             return
         s.sharpen_since = epoch
         score = "n/a" if m.attention is None else f"{m.attention:.2f}"
         now.info.append(
             Decision(
                 Action.SHARPEN_ATTENTION,
-                f"attention follows the diagonal (diagonality {m.diagonality:.2f} >= {gate:g}, "
-                f"attention_score {score}): attention-entropy loss on (weight "
+                f"attention follows the diagonal (smoothed diagonality {s.diag_ema:.2f} >= "
+                f"{gate:g}, attention_score {score}): "
+                "attention-entropy loss on (weight "
                 f"{t.attention_entropy_weight:g}) so each decoder step reads one symbol",
                 {
                     "weight": t.attention_entropy_weight,
-                    "diagonality": m.diagonality,
+                    "diagonality": s.diag_ema,
                     "attention_score": m.attention,
                 },
             )

@@ -482,7 +482,7 @@ def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a
     assert len(sharpen) == 1
     epoch, decision = sharpen[0]
     first_diagonal = next(r["epoch"] for r in run.records if r["diagonality"] >= 0.85)
-    assert epoch == first_diagonal
+    assert first_diagonal < epoch <= first_diagonal + 10  # smoothed: not on one lucky epoch
     assert "diagonality" in decision.reason and decision.params["weight"] == 0.1
     assert run.controller.attention_entropy_weight() == 0.1
     # state survives a resume, and a fresh attempt must earn the term again
@@ -491,6 +491,25 @@ def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a
     assert resumed.attention_entropy_weight() == 0.1
     resumed._begin_attempt(epoch + 5, 1e-3)
     assert resumed.attention_entropy_weight() == 0.0
+
+
+def test_one_lucky_diagonal_epoch_does_not_switch_sharpening_on():
+    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    controller = TrainingController(config, plan_for(100))
+    decisions = []
+    for epoch, diag in enumerate([0.6, 0.55, 0.82, 0.89, 0.67, 0.7], start=1):
+        record = {
+            "epoch": epoch,
+            "step": epoch * 10,
+            "train_loss": 3.0,
+            "val_loss": 2.5,
+            "attention_score": 0.3,
+            "diagonality": diag,
+            "epoch_seconds": 10.0,
+        }
+        decisions += controller.observe(record, epoch * 10.0)
+    assert not [d for d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    assert controller.attention_entropy_weight() == 0.0
 
 
 def test_without_a_gate_the_entropy_weight_is_constant_and_no_decision_is_made():

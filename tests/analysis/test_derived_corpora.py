@@ -100,7 +100,7 @@ def test_pitch_shifted_copies_set_wide_pitch_range(clean, cache, tmp_path):
 def test_exaggerated_intonation_sets_emotional_speech(clean, cache, tmp_path):
     original = analyze(clean, cache).flag("emotional_speech")
     assert original.assessed and not original.flagged
-    lively = build(tmp_path / "lively", n=10, transforms=[exaggerate(5.0)])
+    lively = build(tmp_path / "lively", n=10, transforms=[exaggerate(4.5)])
     p = analyze(lively, cache)
     assert p.flag("emotional_speech").flagged
     assert not p.flag("wide_pitch_range").flagged  # same median pitch, more movement

@@ -334,6 +334,12 @@ class TrainingConfig(Section):
         description="The entropy term starts once validation diagonality reaches this: "
         "sharpen an alignment that is already diagonal, never freeze one that is not.",
     )
+    audio_sample_minutes: float = Field(
+        10.0,
+        ge=0.0,
+        description="Speak a validation sentence every this many minutes of training, for "
+        "the trackers' audio tabs (progress you can hear); 0: only at the end.",
+    )
 
 
 # ---------------------------------------------------------------- tracking (S16-S21)

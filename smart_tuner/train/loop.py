@@ -547,6 +547,7 @@ class Trainer:
     def run(self, run_params: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg, controller = self.config, self.controller
         self._started = time.monotonic()
+        self._last_audio_at = 0.0
         atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
         self.bus.emit(
             RunStarted(
@@ -572,8 +573,9 @@ class Trainer:
             )
         )
         amp = f", AMP {str(self.amp_dtype).removeprefix('torch.')}" if self.use_amp else ""
+        threads = f"{self.threads} thread{'s' * (self.threads != 1)}"
         self.console.print(
-            f"Training on {self.device} ({self.threads} threads{amp}): {self.data.n_train} train / "
+            f"Training on {self.device} ({threads}{amp}): {self.data.n_train} train / "
             f"{self.data.n_val} validation utterances, {len(self.frontend.symbols)} symbols "
             f"({self.frontend.language}), preset {cfg.model.preset}, "
             f"r={cfg.model.n_frames_per_step}, batch {cfg.training.batch_size}."
@@ -618,6 +620,7 @@ class Trainer:
                     self.bus.emit(EpochEnded(self.epoch, record))
                     self._save_pictures(sample, record)
                     self._print_epoch(record, is_best)
+                    self._maybe_audio_sample()
                     if self._apply(decisions):
                         break
         except KeyboardInterrupt:
@@ -672,17 +675,34 @@ class Trainer:
             # SET_LR, LR_RESTART, PHASE, REPLAN: the schedule lives in the controller.
         return stop
 
+    def _maybe_audio_sample(self) -> None:
+        """Every `training.audio_sample_minutes` of this process's training: progress you can
+        hear in TensorBoard and MLflow, not only the final sample."""
+        every = self.config.training.audio_sample_minutes * 60.0
+        if every <= 0:
+            return
+        elapsed = self._elapsed()
+        if elapsed - self._last_audio_at >= every:
+            self._last_audio_at = elapsed
+            self._audio_sample()
+
     def _audio_sample(self) -> None:
-        """A validation sentence spoken by the final model, for the trackers' audio tabs."""
+        """A validation sentence spoken by the model as it is now, for the trackers' audio
+        tabs. The random state is restored afterwards (the prenet's dropout stays on while
+        speaking), so a sample never changes the training that follows it."""
         from smart_tuner.synthesize import LoadedModel, synthesize
 
         if not self.data.val_items or self.epoch == 0:
             return
         text = self.data.val_items[0].text
         out = self.run_dir / "samples" / f"validation_e{self.epoch:05d}.wav"
+        if out.exists():  # already spoken at this epoch (a periodic sample, then the end)
+            return
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
         try:
             loaded = LoadedModel(self.model, self.frontend, self.config, self.epoch)
-            result = synthesize(loaded, text, out)
+            with torch.random.fork_rng(devices=cuda):
+                result = synthesize(loaded, text, out)
         except Exception as exc:  # a sample is a nicety; never fail a finished run for it
             self.console.print(f"[yellow]No audio sample: {exc}[/yellow]")
             return

@@ -149,3 +149,19 @@ def test_entropy_term_waits_for_a_diagonal_alignment(
     train(config, corpus, tmp_path / "run")
     assert {w for grad, w in seen if grad} == expected
     assert {w for grad, w in seen if not grad} == {0.0}
+
+
+def test_periodic_audio_samples_leave_the_training_unchanged(corpus, cache_dir, tmp_path):
+    quiet = train(tiny_config(cache_dir, epochs=3, audio_sample_minutes=0), corpus, tmp_path / "q")
+    spoken_dir = tmp_path / "spoken"
+    spoken = train(tiny_config(cache_dir, epochs=3, audio_sample_minutes=1e-6), corpus, spoken_dir)
+    # one sample per epoch (the tiny model never stops, so each leaves its alignment plot)
+    plots = sorted(p.name for p in (spoken_dir / "samples").glob("*.alignment.png"))
+    assert plots == [f"validation_e{e:05d}.alignment.png" for e in (1, 2, 3)]
+    quiet_plots = sorted(p.name for p in (tmp_path / "q" / "samples").glob("*.alignment.png"))
+    assert quiet_plots == ["validation_e00003.alignment.png"]  # 0: only the final sample
+    # synthesis reseeds the random generator: the training after a sample must not notice
+    a = read_records(tmp_path / "q" / "metrics.jsonl")
+    b = read_records(spoken_dir / "metrics.jsonl")
+    assert [r["train_loss"] for r in b] == pytest.approx([r["train_loss"] for r in a], rel=1e-6)
+    assert spoken["best_val_loss"] == pytest.approx(quiet["best_val_loss"], rel=1e-6)

@@ -47,6 +47,13 @@ def main() -> int:
     parser.add_argument("--checkpoint", default="best.pt")
     parser.add_argument("--dataset", type=Path, help="corpus for the ceiling (default: demo)")
     parser.add_argument("--ceiling-items", type=int, default=8)
+    parser.add_argument(
+        "--seen",
+        type=int,
+        default=0,
+        help="speak the corpus's first N sentences instead (ones the model may have trained "
+        "on): tells too little training from too little generalisation",
+    )
     parser.add_argument("--out", type=Path, help="where to write the WAVs (default RUN_DIR)")
     args = parser.parse_args()
     console = Console(width=150)
@@ -55,13 +62,16 @@ def main() -> int:
     out_dir = args.out or args.run_dir / "intelligibility"
     audio = loaded.config.audio
 
-    table = Table(title=f"unseen sentences: {args.run_dir}")
+    corpus = load_corpus(args.dataset or demo_corpus_path("en"), loaded.config.data)
+    sentences = [e.text for e in corpus.entries[: args.seen]] if args.seen else list(UNSEEN)
+    kind = "corpus" if args.seen else "unseen"
+    table = Table(title=f"{kind} sentences: {args.run_dir}")
     for col in ("sentence", "seconds", "attention", "WER", "heard"):
         table.add_column(col)
     model_wers = []
-    for i, sentence in enumerate(UNSEEN):
+    for i, sentence in enumerate(sentences):
         try:
-            result = synthesize(loaded, sentence, out_dir / f"unseen_{i}.wav")
+            result = synthesize(loaded, sentence, out_dir / f"{kind}_{i}.wav")
         except SynthesisError as exc:
             table.add_row(sentence[:40], "-", "-", "1.00", f"[red]{exc}[/red]")
             model_wers.append(1.0)
@@ -83,7 +93,6 @@ def main() -> int:
         )
     console.print(table)
 
-    corpus = load_corpus(args.dataset or demo_corpus_path("en"), loaded.config.data)
     mel = MelSpectrogram(audio)
     vocoder = GriffinLim(audio)
     ceiling = []
@@ -94,7 +103,7 @@ def main() -> int:
         wav = soxr.resample(wav, sr, audio.sampling_rate)
         resynth = vocoder(mel(torch.from_numpy(wav)[None])[0])
         ceiling.append(word_error_rate(item.text, listen(resynth, audio.sampling_rate)))
-    line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} unseen sentences"
+    line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} {kind} sentences"
     if ceiling:
         line += (
             f"; ceiling (recordings through the same vocoder) {np.mean(ceiling):.2f} on "

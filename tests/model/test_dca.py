@@ -1,6 +1,8 @@
 """Dynamic convolution attention: a prior that moves forward, masking, and it trains."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from smart_tuner.config import load_config
 from smart_tuner.model import Tacotron2
@@ -88,3 +90,37 @@ def test_inference_ends_when_attention_rests_on_the_last_symbol():
     out = model.inference(torch.randint(1, 20, (1, 7)), max_decoder_steps=30)
     assert not out.reached_stop and out.stop_cause == "max_steps"
     assert out.alignments.shape[1] == 30
+
+
+def reference_features(att: DynamicConvolutionAttention, query, previous, prior_len):
+    """The paper's formulation, filter by filter: static conv, dynamic per-utterance filters,
+    each projected; the prior as a causal convolution."""
+    prev = previous[:, None]
+    static = att.static_proj(att.static_conv(prev).transpose(1, 2))
+    filters = att.dynamic_filter_layer(torch.tanh(att.dynamic_hidden(query)))
+    filters = filters.view(len(query), att.dynamic_filters, att.dynamic_kernel_size)
+    half = att.dynamic_kernel_size // 2
+    windows = F.pad(prev, (half, half)).unfold(2, att.dynamic_kernel_size, 1).squeeze(1)
+    dynamic = att.dynamic_proj(torch.einsum("btk,bfk->btf", windows, filters))
+    # p_j = sum_m prior[m] a_{j-m}; conv1d correlates, hence the flip
+    prior_filter = beta_binomial_prior(prior_len, 0.1, 0.9).flip(0).view(1, 1, -1)
+    prior = F.conv1d(F.pad(prev, (prior_len - 1, 0)), prior_filter).squeeze(1)
+    return static + dynamic, prior
+
+
+@pytest.mark.parametrize(
+    ("static_k", "dynamic_k", "prior_len"), [(21, 21, 11), (21, 21, 3), (7, 15, 11), (5, 3, 2)]
+)
+def test_folded_filters_equal_the_filter_by_filter_formulation(static_k, dynamic_k, prior_len):
+    torch.manual_seed(1)
+    att = DynamicConvolutionAttention(
+        16, 8, static_kernel_size=static_k, dynamic_kernel_size=dynamic_k, prior_length=prior_len
+    )
+    previous = torch.softmax(torch.randn(3, 25) * 3, dim=1)
+    query = torch.randn(3, 16)
+    features, prior = reference_features(att, query, previous, prior_len)
+    half = att.window // 2
+    windows = F.pad(previous, (half, half)).unfold(1, att.window, 1)
+    out = torch.bmm(windows, att._window_weights(query, 3))
+    assert torch.allclose(out[..., :-1] + att.dynamic_proj.bias, features, atol=1e-5)
+    assert torch.allclose(out[..., -1], prior, atol=1e-6)

@@ -662,7 +662,11 @@ class TrainingController(ProgressAnalysis):
         s, h = self._s, self.horizon
         if s.overfit_epochs < h.sustain or epoch - s.attempt_start <= h.warmup:
             return False
-        if s.phase == "alignment" and not s.aligned_once and s.att_ema is not None:
+        if self._waiting_for_alignment() and s.overfit_epochs < h.patience["alignment"]:
+            # val_loss may rise while attention forms; but a rise with train_loss falling for
+            # a whole alignment patience is over-fitting all the same (a small corpus learned
+            # by heart behind a diffuse attention): waiting for the alignment deadline, and
+            # restarting then, would only learn it by heart again.
             return False
         # The rise since the minimum must be a trend, not a lucky low followed by noise.
         epochs, values = self._curve_points(last=max(epoch - s.min_val_epoch + 1, 5))

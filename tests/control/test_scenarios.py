@@ -116,6 +116,29 @@ def test_overfitting_stops_and_names_the_best_epoch(plan: int):
         assert report["overfitting_risk"] == "high" and report["continue_training"] is False
 
 
+def test_overfitting_before_attention_forms_stops_once_sustained_for_a_patience():
+    # a small corpus learned by heart behind a diffuse attention (score never reaches 0.5)
+    plan = 1000
+    horizon = Horizon.build(CONFIG, 0, plan)
+    for seed in range(6):
+        curve = Curve(
+            plan=plan,
+            tau=40,
+            align_at=10_000,
+            overfit_at=150,
+            overfit_rate=3.0 / plan,
+            noise=0.005 * (seed % 3),
+            seed=seed,
+        )
+        run = run_curve(curve)
+        assert not run.actions(Action.RESTART)
+        assert run.stop is not None
+        epoch, stop = run.stop
+        assert stop.stop_reason == "overfitting", (seed, stop.reason)
+        # not on the first rise (attention may still be forming), but long before the deadline
+        assert 150 + horizon.patience["alignment"] <= epoch < horizon.alignment_end, (seed, epoch)
+
+
 def test_overfitting_detection_can_be_switched_off():
     config = load_config(None, {"overfitting_detection.enabled": False})
     run = run_curve(Curve(plan=200, tau=10, overfit_at=60, overfit_rate=0.015), config)

@@ -234,6 +234,11 @@ class Trainer:
         self.ga_config = config.training.guided_attention
         self.ga_start_step = 0
         self.batch_in_epoch = 0
+        # The interrupted epoch's per-batch losses, gradient norms and frames so far: a resumed
+        # epoch reports the whole epoch, even when every batch was trained before Ctrl-C.
+        self.epoch_losses: list[torch.Tensor] = []
+        self.epoch_grad_norms: list[torch.Tensor] = []
+        self.epoch_frames = 0
         self.batch_rng: dict[str, Any] = {}
         self.batch_buffers: dict[str, torch.Tensor] = {}
 
@@ -326,6 +331,13 @@ class Trainer:
             "frontend": self.frontend.to_dict(),
             "rng": self.batch_rng if mid_epoch and self.batch_in_epoch else rng_state(),
             "batch_in_epoch": self.batch_in_epoch if mid_epoch else 0,
+            "partial_epoch": {
+                "losses": [float(x) for x in self.epoch_losses[: self.batch_in_epoch]],
+                "grad_norms": [float(x) for x in self.epoch_grad_norms[: self.batch_in_epoch]],
+                "frames": self.epoch_frames,
+            }
+            if mid_epoch and self.batch_in_epoch
+            else None,
             "controller": json.dumps(self.controller.state_dict()),
             "guided_attention": self.ga_config.model_dump(),
             "ga_start_step": self.ga_start_step,
@@ -351,6 +363,10 @@ class Trainer:
         self.ga_start_step = int(state["ga_start_step"])
         self.data.train_sampler.batch_size = int(state["batch_size"])
         self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+        partial = state.get("partial_epoch") or {}
+        self.epoch_losses = [torch.tensor(x) for x in partial.get("losses", [])]
+        self.epoch_grad_norms = [torch.tensor(x) for x in partial.get("grad_norms", [])]
+        self.epoch_frames = int(partial.get("frames", 0))
         self.resume_rng = state["rng"]
         self.console.print(f"Resuming {self.run_dir} after epoch {self.epoch} (step {self.step}).")
 
@@ -390,12 +406,13 @@ class Trainer:
         model.train()
         self.data.train_sampler.set_epoch(self.epoch)
         task = progress.add_task(f"epoch {self.epoch + 1}", total=len(self.data.train_loader))
-        losses: list[torch.Tensor] = []
-        grad_norms: list[torch.Tensor] = []
-        frames = 0
+        skip, self.batch_in_epoch = self.batch_in_epoch, 0  # > 0 only when resuming mid-epoch
+        if not skip:
+            self.epoch_losses, self.epoch_grad_norms, self.epoch_frames = [], [], 0
+        losses, grad_norms = self.epoch_losses, self.epoch_grad_norms
+        frames_before = self.epoch_frames
         started = time.monotonic()
         n_batches = len(self.data.train_loader)
-        skip, self.batch_in_epoch = self.batch_in_epoch, 0  # > 0 only when resuming mid-epoch
         for index, batch in enumerate(self.data.train_loader):
             if index < skip:
                 progress.update(task, advance=1)
@@ -439,13 +456,13 @@ class Trainer:
             self.step += 1
             losses.append(loss.detach())
             grad_norms.append(grad_norm.detach())
-            frames += int(batch.output_lengths.sum())
+            self.epoch_frames += int(batch.output_lengths.sum())
             progress.update(task, advance=1)
         progress.remove_task(task)
         seconds = time.monotonic() - started
-        nothing = [torch.tensor(math.nan)]  # every batch was trained before an interruption
-        loss_t = torch.stack(losses or nothing).float()
-        norms = torch.stack(grad_norms or nothing).float()
+        nothing = [torch.tensor(math.nan)]  # an empty loader (never with a usable corpus)
+        loss_t = torch.stack([x.float().cpu() for x in losses] or nothing)
+        norms = torch.stack([x.float().cpu() for x in grad_norms] or nothing)
         finite = torch.isfinite(loss_t)
         return {
             "train_loss": float(loss_t[finite].mean()) if finite.any() else math.nan,
@@ -458,7 +475,7 @@ class Trainer:
             "guided_attention_weight": self.ga_weight(),
             "attention_entropy_weight": self.entropy_weight(),
             "batch_size": float(self.data.train_sampler.batch_size),
-            "frames_per_second": frames / max(seconds, 1e-9),
+            "frames_per_second": (self.epoch_frames - frames_before) / max(seconds, 1e-9),
             "train_seconds": seconds,
             "step": float(self.step),
         }

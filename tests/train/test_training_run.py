@@ -98,6 +98,37 @@ def test_ctrl_c_mid_epoch_then_resume_continues_the_same_run(
     assert state["epoch"] == 4
 
 
+def test_ctrl_c_during_validation_then_resume_reports_the_whole_epoch(
+    corpus, cache_dir, tmp_path, monkeypatch
+):
+    """Every batch of the epoch was trained before Ctrl-C: the resumed epoch trains none, and
+    must still report the epoch's train_loss (a NaN here once looked like divergence)."""
+    train(tiny_config(cache_dir, epochs=3), corpus, tmp_path / "s")
+    straight = read_records(tmp_path / "s" / "metrics.jsonl")
+    part = tmp_path / "part"
+    calls = {"n": 0}
+    original = Tacotron2Loss.forward
+
+    def forward(self, output, *args, **kwargs):
+        if not output.mel_outputs.requires_grad:
+            calls["n"] += 1
+            if calls["n"] == 2:  # epoch 2's validation
+                raise KeyboardInterrupt
+        return original(self, output, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Tacotron2Loss, "forward", forward)
+        stopped = train(tiny_config(cache_dir, epochs=3), corpus, part)
+    assert stopped["stop_reason"] == "interrupted" and stopped["epochs_run"] == 1
+    resumed = train(tiny_config(cache_dir, epochs=3), corpus, part, resume=True)
+    assert resumed["epochs_run"] == 3
+    records = read_records(part / "metrics.jsonl")
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert records[1]["train_loss"] == pytest.approx(straight[1]["train_loss"], rel=1e-5)
+    assert records[1]["nonfinite_steps"] == 0
+    assert records[2]["lr"] == pytest.approx(straight[2]["lr"], rel=1e-9)  # no rollback
+
+
 def test_resume_after_a_torn_metrics_line(corpus, cache_dir, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(cache_dir, epochs=1), corpus, run)

@@ -593,7 +593,8 @@ class Trainer:
         threads = f"{self.threads} thread{'s' * (self.threads != 1)}"
         self.console.print(
             f"Training on {self.device} ({threads}{amp}): {self.data.n_train} train / "
-            f"{self.data.n_val} validation utterances, {len(self.frontend.symbols)} symbols "
+            f"{self.data.n_val} validation utterances, {len(self.frontend.symbols)} "
+            f"{'phoneme' if self.frontend.phonemes else 'letter'} symbols "
             f"({self.frontend.language}), preset {cfg.model.preset}, "
             f"r={cfg.model.n_frames_per_step}, batch {cfg.training.batch_size}."
         )

@@ -65,27 +65,35 @@ def _num(value: Any, fmt: str = "{:.4f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def history_table(db_path: Path) -> Table:
+COLUMNS = (  # (header, justify, shown in a narrow terminal)
+    ("finished", "left", False),
+    ("run", "left", True),
+    ("dataset", "left", False),
+    ("hours", "right", False),
+    ("quality %", "right", False),
+    ("table ep.", "right", True),
+    ("best ep.", "right", True),
+    ("ran", "right", True),
+    ("stop reason", "left", True),
+    ("best val_loss", "right", True),
+    ("wall", "right", True),
+    ("predicted stop", "right", False),
+)
+WIDE = 150  # characters a terminal needs for every column
+
+
+def history_table(db_path: Path, width: int = WIDE) -> Table:
+    """Past runs, one row each; a terminal narrower than WIDE gets the essential columns."""
     rows, _ = _load(db_path)
     table = Table(title=f"Run history ({db_path})", show_lines=False)
-    for name, justify in (
-        ("finished", "left"),
-        ("run", "left"),
-        ("dataset", "left"),
-        ("hours", "right"),
-        ("quality %", "right"),
-        ("table ep.", "right"),
-        ("best ep.", "right"),
-        ("ran", "right"),
-        ("stop reason", "left"),
-        ("best val_loss", "right"),
-        ("wall", "right"),
-        ("predicted stop", "right"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    shown = [width >= WIDE or narrow for _, _, narrow in COLUMNS]
+    for (name, justify, _), show in zip(COLUMNS, shown, strict=True):
+        if show:
+            keep = name in ("run", "stop reason")  # never broken mid-word
+            table.add_column(name, justify=justify, overflow="fold", no_wrap=keep)  # type: ignore[arg-type]
     for row in rows:
         f = row.get("features") or {}
-        table.add_row(
+        cells = (
             str(row["finished_at"])[:16].replace("T", " "),
             row["run_id"] + (f" ({row['label']})" if row.get("label") else ""),
             str(f.get("dataset_fingerprint") or "-")[:12],
@@ -99,6 +107,7 @@ def history_table(db_path: Path) -> Table:
             _num((row.get("wall_seconds") or 0) / 60, "{:.1f} min"),
             _num(row.get("predicted_stop_epoch"), "{:.0f}"),
         )
+        table.add_row(*(cell for cell, show in zip(cells, shown, strict=True) if show))
     lines = []
     for c in corrections(rows):
         lines.append(
@@ -119,7 +128,7 @@ def print_history(db_path: Path, console: Console, *, as_json: bool = False) -> 
         # Plain text, never wrapped by rich, so the output stays valid JSON when piped.
         console.file.write(json.dumps(history_json(db_path), indent=2, default=str) + "\n")
         return 0
-    console.print(history_table(db_path))
+    console.print(history_table(db_path, console.width))
     for c in corrections(_load(db_path)[0]):
         console.print(f"[bold]{c['dataset']}[/bold]")
         for line in c["rationale"]:

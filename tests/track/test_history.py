@@ -136,6 +136,12 @@ def test_history_command_lists_runs_and_the_correction(tmp_path):
     console.print(history_table(path))
     text = console.export_text()
     assert "train-0" in text and "early_stopping" in text and "fp-a: epochs x1." in text
+    assert "quality %" in text
+    narrow = Console(record=True, width=80)
+    narrow.print(history_table(path, narrow.width))
+    text = narrow.export_text()
+    # an 80-column terminal gets the essential columns, run ids and stop reasons unbroken
+    assert "quality %" not in text and "early_stopping" in text and "train-0" in text
     assert print_history(path, console, as_json=False) == 0
     out = Console(file=__import__("io").StringIO(), width=40)
     assert print_history(path, out, as_json=True) == 0

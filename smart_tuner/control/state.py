@@ -141,6 +141,8 @@ class ControllerState:
     aligned_once: bool = False
     aligned_at: float | None = None  # epoch the attention first formed in this attempt
     sharpen_since: int | None = None  # epoch the attention-entropy term was switched on
+    sharpen_checkpoint: str | None = None  # the model kept just before it
+    sharpen_failed: bool = False  # it made a clock: switched off for this attempt
     diag_formed: bool = False
     collapse_epochs: int = 0
     deadline_done: bool = False

@@ -675,7 +675,9 @@ class Trainer:
                 self.optimizer = self._new_optimizer()
                 self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
             elif action is Action.ROLLBACK:
-                good = load_checkpoint(self.good_path)
+                kept = params.get("checkpoint")
+                path = self.ckpt_dir / f"{kept}.pt" if kept else self.good_path
+                good = load_checkpoint(path if path.exists() else self.good_path)
                 self.model.load_state_dict(good["model"])
                 self.optimizer.load_state_dict(good["optimizer"])
                 self.scaler.load_state_dict(good["scaler"])

@@ -545,3 +545,56 @@ def test_without_a_gate_the_entropy_weight_is_constant_and_no_decision_is_made()
     assert run.controller.attention_entropy_weight() == 0.2
     off = load_config(None, {"training.attention_entropy_weight": 0.0})
     assert not run_curve(Curve(plan=100, align_at=10), off).actions(Action.SHARPEN_ATTENTION)
+
+
+def _record(epoch: int, diag: float, score: float, val: float) -> dict[str, float]:
+    return {
+        "epoch": epoch,
+        "step": epoch * 10,
+        "train_loss": val + 0.5,
+        "val_loss": val,
+        "attention_score": score,
+        "diagonality": diag,
+        "epoch_seconds": 10.0,
+    }
+
+
+def test_sharpening_that_makes_a_clock_is_undone_by_rolling_back_to_the_model_before_it():
+    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    controller = TrainingController(config, plan_for(200))
+    decisions: list[tuple[int, Any]] = []
+    # diagonal but diffuse for 12 epochs; then one symbol per step, parked at the end
+    diags = [0.95] * 12 + [0.3] * 12
+    for epoch, diag in enumerate(diags, start=1):
+        score = 0.3 if epoch <= 12 else 0.99
+        for d in controller.observe(_record(epoch, diag, score, 3.0 - 0.02 * epoch), epoch * 10.0):
+            decisions.append((epoch, d))
+    (on_epoch, _), *_ = [(e, d) for e, d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    kept = [d for e, d in decisions if d.action is Action.CHECKPOINT and e == on_epoch]
+    assert kept and kept[0].params["tag"] == f"before_sharpening_e{on_epoch:05d}"
+    rollbacks = [(e, d) for e, d in decisions if d.action is Action.ROLLBACK]
+    assert len(rollbacks) == 1  # once: the term stays off afterwards
+    epoch, rollback = rollbacks[0]
+    assert 13 < epoch <= 20  # smoothed: a few epochs of the clock, not the first one
+    assert rollback.params["checkpoint"] == kept[0].params["tag"]
+    assert "clock" in rollback.reason
+    assert controller.attention_entropy_weight() == 0.0
+    assert not [d for _, d in decisions if d.action is Action.STOP]
+    # a resumed run remembers; a fresh attempt may try again
+    resumed = TrainingController(config, plan_for(200))
+    resumed.load_state_dict(controller.state_dict())
+    assert resumed.attention_entropy_weight() == 0.0
+    resumed._begin_attempt(30, 1e-3)
+    assert not resumed._s.sharpen_failed and resumed._s.sharpen_checkpoint is None
+
+
+def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
+    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    controller = TrainingController(config, plan_for(200))
+    actions = []
+    for epoch in range(1, 40):
+        score = 0.3 if epoch <= 12 else 0.85
+        diag = 0.95 if epoch % 7 else 0.6  # an occasional bad epoch is noise
+        actions += [d.action for d in controller.observe(_record(epoch, diag, score, 2.0), epoch)]
+    assert Action.SHARPEN_ATTENTION in actions and Action.ROLLBACK not in actions
+    assert controller.attention_entropy_weight() == 0.1

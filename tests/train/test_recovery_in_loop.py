@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
@@ -64,3 +65,38 @@ def test_exploding_gradients_halve_the_learning_rate(corpus, cache_dir, tmp_path
     after = records.get(first["epoch"] + 1)
     if after is not None:  # the loop really trained at the lowered rate
         assert after["lr"] <= first["params"]["lr"] + 1e-12
+
+
+def test_a_rollback_naming_a_kept_checkpoint_loads_that_one(
+    corpus, cache_dir, tmp_path, monkeypatch
+):
+    """The controller's undo of a sharpening: keep the model at epoch 2, return to it at 4."""
+    from smart_tuner.control import Action, TrainingController
+    from smart_tuner.control.decision import Decision
+    from smart_tuner.train import loop
+
+    observe = TrainingController.observe
+    tag = "before_sharpening_e00002"
+
+    def scripted(self, record, elapsed):
+        made = observe(self, record, elapsed)
+        if record["epoch"] == 2:
+            made.append(Decision(Action.CHECKPOINT, "keep", {"tag": tag}))
+        if record["epoch"] == 4:
+            made.append(Decision(Action.ROLLBACK, "undo", {"to_epoch": 2, "checkpoint": tag}))
+        return made
+
+    loaded = []
+    original_load = loop.load_checkpoint
+
+    def spy(path, *args, **kwargs):
+        loaded.append(Path(path).name)
+        return original_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(TrainingController, "observe", scripted)
+    monkeypatch.setattr(loop, "load_checkpoint", spy)
+    run = tmp_path / "run"
+    summary = train(tiny_config(cache_dir, epochs=5), corpus, run)
+    assert (run / "checkpoints" / f"{tag}.pt").exists()
+    assert f"{tag}.pt" in loaded and "good.pt" not in loaded
+    assert summary["epochs_run"] == 5

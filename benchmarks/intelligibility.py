@@ -7,6 +7,9 @@ Griffin-Lim vocoder, transcribes them with PocketSphinx (offline, English) and p
 word error rate (WER) of each. The same recogniser on the corpus's own recordings, passed
 through the same mel -> Griffin-Lim path, gives the ceiling: a model cannot beat its vocoder.
 WER 1.0 = nothing right; the recogniser is imperfect, so compare against the ceiling.
+With --teacher-forced N it also speaks the corpus's first N items teacher-forced (the true
+previous frames and the model's own alignment): bad there means the spectra themselves are
+not learned yet, good there but bad free-running means the alignment or durations fail.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smart_tuner.analysis.asr import listen, word_error_rate  # noqa: E402
 from smart_tuner.cli import DEMO_SENTENCES, demo_corpus_path  # noqa: E402
-from smart_tuner.data import load_corpus  # noqa: E402
+from smart_tuner.data import Corpus, load_corpus  # noqa: E402
 from smart_tuner.data.features import MelSpectrogram  # noqa: E402
 from smart_tuner.model.vocoder import GriffinLim  # noqa: E402
-from smart_tuner.synthesize import SynthesisError, load_model, synthesize  # noqa: E402
+from smart_tuner.synthesize import (  # noqa: E402
+    LoadedModel,
+    SynthesisError,
+    load_model,
+    synthesize,
+)
 
 UNSEEN = (
     *DEMO_SENTENCES,
@@ -53,6 +61,13 @@ def main() -> int:
         default=0,
         help="speak the corpus's first N sentences instead (ones the model may have trained "
         "on): tells too little training from too little generalisation",
+    )
+    parser.add_argument(
+        "--teacher-forced",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score the model's teacher-forced mels of the corpus's first N items",
     )
     parser.add_argument("--out", type=Path, help="where to write the WAVs (default RUN_DIR)")
     args = parser.parse_args()
@@ -103,14 +118,39 @@ def main() -> int:
         wav = soxr.resample(wav, sr, audio.sampling_rate)
         resynth = vocoder(mel(torch.from_numpy(wav)[None])[0])
         ceiling.append(word_error_rate(item.text, listen(resynth, audio.sampling_rate)))
+    forced = teacher_forced_wers(loaded, corpus, args.teacher_forced, mel, vocoder)
     line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} {kind} sentences"
     if ceiling:
         line += (
             f"; ceiling (recordings through the same vocoder) {np.mean(ceiling):.2f} on "
             f"{len(ceiling)} corpus items"
         )
+    if forced:
+        line += f"; teacher-forced {np.mean(forced):.2f} on {len(forced)} corpus items"
     console.print(line)
     return 0
+
+
+def teacher_forced_wers(
+    loaded: LoadedModel, corpus: Corpus, n: int, mel: MelSpectrogram, vocoder: GriffinLim
+) -> list[float]:
+    """WER of the postnet mels the model predicts from the true previous frames."""
+    audio, r = loaded.config.audio, loaded.model.n_frames_per_step
+    scores = []
+    for item in corpus.entries[:n]:
+        wav, sr = sf.read(item.audio_path, dtype="float32")
+        if wav.ndim > 1:
+            wav = wav.mean(axis=1)
+        target = mel(torch.from_numpy(soxr.resample(wav, sr, audio.sampling_rate))[None])
+        frames = target.shape[2]
+        padded = torch.nn.functional.pad(target, (0, (-frames) % r))
+        ids = torch.tensor([loaded.frontend(item.text)])
+        with torch.no_grad():
+            out = loaded.model(ids, torch.tensor([ids.shape[1]]), padded, torch.tensor([frames]))
+        predicted = out.mel_outputs_postnet[0, :, :frames].float()
+        heard = listen(vocoder(predicted), audio.sampling_rate)
+        scores.append(word_error_rate(item.text, heard))
+    return scores
 
 
 if __name__ == "__main__":

@@ -334,6 +334,12 @@ class TrainingConfig(Section):
         description="The entropy term starts once validation diagonality reaches this: "
         "sharpen an alignment that is already diagonal, never freeze one that is not.",
     )
+    mel_l1_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of an L1 term on the mel (before and after the postnet) added "
+        "to the MSE: L1 does not reward the blur that MSE settles for.",
+    )
     audio_sample_minutes: float = Field(
         10.0,
         ge=0.0,

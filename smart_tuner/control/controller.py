@@ -57,6 +57,7 @@ ALLOWED_ACTIONS = {
     "loss_plateau": {"lr_restart", "reduce_lr", "none"},
     "attention_collapse": {"attention_reset", "restart", "none"},
 }
+MIN_EPOCHS_BEFORE_SHARPENING = 3
 SHARPEN_DIAGONALITY_LOSS = 0.25  # smoothed diagonality this far below the gate: a clock
 QUALITY_STOPS = {"converged", "overfitting", "no_improvement"}
 COLLAPSE_CONFIRM_EPOCHS = 2  # one bad validation batch is not a collapse
@@ -368,6 +369,7 @@ class TrainingController(ProgressAnalysis):
                 s.best_val, s.best_epoch = val, epoch
         train = finite(m.train_loss)
         if train is not None:
+            now.loss_rose = s.train_ema is None or train > s.train_ema
             s.train_ema = ema(s.train_ema, train, alpha)
             s.train_window.append(s.train_ema)
             del s.train_window[: -(h.stability_window + 1)]
@@ -616,6 +618,9 @@ class TrainingController(ProgressAnalysis):
         # While the attention forms, one-epoch spikes are the attention moving (and clipping
         # bounds each step): only sustained high gradients count then.
         spike = spike and (s.aligned_once or s.att_ema is None)
+        # A spike the training loss shrugged off was bounded by clipping: demo runs lost 4x of
+        # their LR to such spikes while the loss kept falling.
+        spike = spike and now.loss_rose
         sustained = epoch - s.attempt_start > h.warmup and s.high_grad_epochs >= h.sustain
         if not (spike or sustained) or not self._cooled(s.last_lr_change, epoch):
             return False
@@ -861,6 +866,7 @@ class TrainingController(ProgressAnalysis):
             and self._cooled(s.last_batch_change, epoch)
             # Before the attention forms, gradient spikes are the attention moving, not noise.
             and (s.aligned_once or s.att_ema is None)
+            and now.loss_rose
         ):
             s.last_batch_shrink = epoch
             reason = (
@@ -971,6 +977,10 @@ class TrainingController(ProgressAnalysis):
         # The smoothed value: one lucky epoch at 0.89 between 0.55 and 0.67 switched the term
         # on too early in a demo run, and it locked into a one-symbol-per-step clock.
         if s.diag_ema is None or s.diag_ema < gate:
+            return
+        # Not before the warm-up has ended: at epoch 1 DCA's prior alone draws a diagonal
+        # (0.88 in a demo run) that nothing has learned yet, and sharpening it made a clock.
+        if epoch - s.attempt_start < max(self.horizon.warmup, MIN_EPOCHS_BEFORE_SHARPENING):
             return
         s.sharpen_since = epoch
         checkpoint = self._checkpoint(epoch, "before_sharpening")

@@ -191,6 +191,9 @@ class EpochContext:
     metrics: EpochMetrics
     elapsed: float
     grad_base: float | None = None
+    # The training loss rose above its smoothed value: a gradient spike that hurt (with
+    # clipping and Adam most spikes do not, and cutting the LR for them slows learning).
+    loss_rose: bool = True
     stop: Decision | None = None
     info: list[Decision] = field(default_factory=list)
     actions: list[Decision] = field(default_factory=list)

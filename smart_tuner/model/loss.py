@@ -65,8 +65,10 @@ class Tacotron2Loss(nn.Module):
         sigma: float = 0.2,
         gate_positive_weight: float = 1.0,
         attention_entropy_weight: float = 0.0,
+        mel_l1_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        self.mel_l1_weight = mel_l1_weight
         self.sigma = sigma
         # Penalising each step's attention entropy asks it to read one symbol at a time
         # instead of a blur of neighbours (the encoder's context makes a blur almost free).
@@ -102,6 +104,12 @@ class Tacotron2Loss(nn.Module):
             frame_valid[:, None],
         )
 
+        mel_l1 = _masked_mean(
+            (output.mel_outputs - mel_target).abs()
+            + (output.mel_outputs_postnet - mel_target).abs(),
+            frame_valid[:, None],
+        )
+
         decoder_lengths = torch.div(output_lengths + r - 1, r, rounding_mode="floor")
         step_valid = torch.arange(steps, device=device) < decoder_lengths.unsqueeze(1)
         step_target = (gate_target * frame_valid).reshape(batch, steps, r).amax(dim=2)
@@ -126,6 +134,8 @@ class Tacotron2Loss(nn.Module):
         entropy = _masked_mean(step_entropy, step_valid)
 
         total = mel_loss + postnet_loss + gate_loss + ga_weight * guided
+        if self.mel_l1_weight:
+            total = total + self.mel_l1_weight * mel_l1
         if entropy_weight is None:
             entropy_weight = self.attention_entropy_weight
         if entropy_weight:
@@ -135,6 +145,7 @@ class Tacotron2Loss(nn.Module):
             "mel_loss": mel_loss,
             "postnet_loss": postnet_loss,
             "gate_loss": gate_loss,
+            "mel_l1_loss": mel_l1,
             "guided_attention_loss": guided,
             "attention_entropy": entropy,
         }

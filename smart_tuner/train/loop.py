@@ -226,6 +226,7 @@ class Trainer:
             sigma=config.training.guided_attention.sigma,
             gate_positive_weight=config.training.gate_positive_weight,
             attention_entropy_weight=config.training.attention_entropy_weight,
+            mel_l1_weight=config.training.mel_l1_weight,
         )
         self.optimizer = self._new_optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)

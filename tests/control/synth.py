@@ -66,6 +66,7 @@ class Curve:
         grad = self.grad * (1.0 + 0.1 * self.rng.random())
         if self.explode_at is not None and e >= self.explode_at:
             grad = self.explode_norm
+            train *= 1.3  # an explosion hurts the loss (clipped harmless spikes do not)
         record: Record = {
             "epoch": e,
             "train_loss": train,

@@ -122,3 +122,25 @@ def test_attention_entropy_is_zero_for_one_hot_log_n_for_uniform_and_weighted_in
         out, mel, gate_target, in_len, out_len, 0.0, 0.0
     )
     assert off["loss"] == pytest.approx(flat["loss"].item())
+
+
+def test_mel_l1_term_adds_its_weight_times_the_unpadded_absolute_error():
+    t_out, steps, t_in = 6, 3, 4
+    out_len, in_len = torch.tensor([4]), torch.tensor([4])
+    target = torch.zeros(1, N_MEL, t_out)
+    before = torch.full((1, N_MEL, t_out), 0.5)
+    after = torch.full((1, N_MEL, t_out), -0.25)
+    before[..., 4:] = 100.0  # padding: never counted
+    gate = torch.full((1, t_out), -20.0)
+    align = torch.full((1, steps, t_in), 1.0 / t_in)
+    out = Tacotron2Output(before, after, gate, align)
+
+    def run(weight: float) -> dict[str, torch.Tensor]:
+        return Tacotron2Loss(mel_l1_weight=weight)(
+            out, target, torch.zeros(1, t_out), in_len, out_len, ga_weight=0.0
+        )
+
+    plain, with_l1 = run(0.0), run(2.0)
+    assert with_l1["mel_l1_loss"] == pytest.approx(0.75)
+    assert with_l1["loss"] - plain["loss"] == pytest.approx(2.0 * 0.75)
+    assert with_l1["mel_loss"] == plain["mel_loss"]  # the MSE terms stay comparable

@@ -476,6 +476,21 @@ def test_a_one_epoch_gradient_spike_is_tolerated_while_aligning_and_halves_the_l
     assert lr_cuts == [120]
 
 
+def test_sustained_high_gradients_while_the_loss_falls_are_no_explosion():
+    """A 5-7 s corpus: pre-clipping norms of ~18 for epochs on end while the attention
+    formed and the loss fell; halving the LR there only slowed the alignment."""
+    curve = Curve(plan=300, tau=40, align_at=40)
+
+    def high(e: int, c: TrainingController, decisions: list) -> dict:
+        rec = curve.record(e)
+        if 5 <= e <= 80:
+            rec["grad_norm"] = 18.0
+        return rec
+
+    run = simulate(CONFIG, plan_for(300, max_batch_size=16), high)
+    assert not [e for e, d in run.actions(Action.SET_LR) if "explosion" in d.reason]
+
+
 def test_a_gradient_spike_the_loss_shrugs_off_changes_neither_lr_nor_batch():
     """Clipping bounds every step; a demo run lost 4x of its LR and halved its batch for
     one-epoch spikes (grad_norm 19.9, 10.5, 6) while its training loss kept falling."""

@@ -112,11 +112,7 @@ def main() -> int:
     vocoder = GriffinLim(audio)
     ceiling = []
     for item in corpus.entries[: args.ceiling_items]:
-        wav, sr = sf.read(item.audio_path, dtype="float32")
-        if wav.ndim > 1:
-            wav = wav.mean(axis=1)
-        wav = soxr.resample(wav, sr, audio.sampling_rate)
-        resynth = vocoder(mel(torch.from_numpy(wav)[None])[0])
+        resynth = vocoder(recording_mel(item.audio_path, audio.sampling_rate, mel)[0])
         ceiling.append(word_error_rate(item.text, listen(resynth, audio.sampling_rate)))
     forced = teacher_forced_wers(loaded, corpus, args.teacher_forced, mel, vocoder)
     line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} {kind} sentences"
@@ -131,6 +127,14 @@ def main() -> int:
     return 0
 
 
+def recording_mel(path: Path, rate: int, mel: MelSpectrogram) -> torch.Tensor:
+    """[1, n_mel, T] log-mel of a corpus recording, mono, at the model's rate."""
+    wav, sr = sf.read(path, dtype="float32")
+    if wav.ndim > 1:
+        wav = wav.mean(axis=1)
+    return mel(torch.from_numpy(soxr.resample(wav, sr, rate))[None])
+
+
 def teacher_forced_wers(
     loaded: LoadedModel, corpus: Corpus, n: int, mel: MelSpectrogram, vocoder: GriffinLim
 ) -> list[float]:
@@ -138,10 +142,7 @@ def teacher_forced_wers(
     audio, r = loaded.config.audio, loaded.model.n_frames_per_step
     scores = []
     for item in corpus.entries[:n]:
-        wav, sr = sf.read(item.audio_path, dtype="float32")
-        if wav.ndim > 1:
-            wav = wav.mean(axis=1)
-        target = mel(torch.from_numpy(soxr.resample(wav, sr, audio.sampling_rate))[None])
+        target = recording_mel(item.audio_path, audio.sampling_rate, mel)
         frames = target.shape[2]
         padded = torch.nn.functional.pad(target, (0, (-frames) % r))
         ids = torch.tensor([loaded.frontend(item.text)])

@@ -19,6 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from smart_tuner.model.attention_ops import (
+    fast_tanh,
+    read_out,
+    read_out_backward,
+    score,
+    score_backward,
+    windows,
+    windows_backward,
+)
+
 
 def beta_binomial_prior(length: int, alpha: float, beta: float) -> Tensor:
     """P(k) for k = 0..length-1 of a beta-binomial(n = length-1, alpha, beta) distribution."""
@@ -32,6 +42,45 @@ def beta_binomial_prior(length: int, alpha: float, beta: float) -> Tensor:
     log_choose = math.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)
     log_p = log_choose + log_beta(k + alpha, n - k + beta) - log_beta(alpha, beta)
     return log_p.exp().float()
+
+
+class _DCAStep(torch.autograd.Function):
+    """One DCA step from the folded window matrix to (context, weights), as a single autograd
+    node with a hand-written backward (why: `attention_ops`). The maths is the module's
+    `forward` without the content term (tested equal, values and gradients, in
+    tests/model/test_dca.py)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        previous: Tensor,
+        window_weights: Tensor,
+        bias: Tensor,
+        v: Tensor,
+        memory: Tensor,
+        mask: Tensor | None,
+        window: int,
+    ) -> tuple[Tensor, Tensor]:
+        taps = windows(previous.unsqueeze(1), window)  # [B, T_in, K]
+        out = torch.bmm(taps, window_weights)  # [B, T_in, A + 1]
+        energies, squashed = score(out[..., :-1] + bias, v)
+        prior = out[..., -1].clamp(min=1e-6)
+        context, weights = read_out(energies.add_(prior.log()), mask, memory)
+        ctx.save_for_backward(taps, window_weights, v, memory, squashed, prior, weights)
+        ctx.window = window
+        return context, weights
+
+    @staticmethod
+    def backward(ctx, d_context: Tensor, d_weights: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        taps, window_weights, v, memory, squashed, prior, weights = ctx.saved_tensors
+        d_energies, d_memory = read_out_backward(d_context, d_weights, weights, memory)
+        d_features, d_v = score_backward(d_energies, squashed, v)
+        d_prior = torch.where(prior > 1e-6, d_energies / prior, 0.0)  # log(clamp(prior))
+        d_out = torch.cat((d_features, d_prior.unsqueeze(-1)), -1)  # [B, T_in, A + 1]
+        d_window_weights = torch.bmm(taps.transpose(1, 2), d_out)
+        d_taps = torch.bmm(d_out, window_weights.transpose(1, 2))  # [B, T_in, K]
+        d_previous = windows_backward(d_taps, 1, ctx.window).squeeze(1)
+        return d_previous, d_window_weights, d_features.sum((0, 1)), d_v, d_memory, None, None
 
 
 class DynamicConvolutionAttention(nn.Module):
@@ -125,21 +174,28 @@ class DynamicConvolutionAttention(nn.Module):
         weights_cat: Tensor,
         mask: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
-        """query [B, attention_rnn_dim]; weights_cat [B, 2, T_in] (previous, cumulative);
+        """query [B, attention_rnn_dim]; weights_cat [B, 1 or 2, T_in] (previous[, cumulative]);
         mask [B, T_in] True on padding. Returns (context [B, E], weights [B, T_in])."""
         previous = weights_cat[:, 0]  # [B, T_in]
         batch = previous.shape[0]
-        half = self.window // 2
-        windows = F.pad(previous, (half, half)).unfold(1, self.window, 1)  # [B, T_in, K]
-        out = torch.bmm(windows, self._window_weights(query, batch))  # [B, T_in, A + 1]
+        if not self.content:
+            # In the parameters' dtype whatever the caller's autocast: the step's products are
+            # tiny, and its hand-written backward expects one dtype throughout.
+            dtype = self.v.weight.dtype
+            with torch.autocast(query.device.type, enabled=False):
+                return _DCAStep.apply(
+                    previous.to(dtype),
+                    self._window_weights(query.to(dtype), batch),
+                    self.dynamic_proj.bias,
+                    self.v.weight.view(-1),
+                    memory.to(dtype),
+                    mask,
+                    self.window,
+                )
+        # With the content term: plain autograd ops (an option, not the default).
+        taps = windows(previous.unsqueeze(1), self.window)  # [B, T_in, K]
+        out = torch.bmm(taps, self._window_weights(query, batch))  # [B, T_in, A + 1]
         features = out[..., :-1] + self.dynamic_proj.bias
-        prior = out[..., -1]
-        if self.content:
-            features = features + processed_memory + self.query_layer(query).unsqueeze(1)
-        energies = self.v(torch.tanh(features))
-        energies = energies.squeeze(-1) + torch.log(prior.clamp(min=1e-6))
-        if mask is not None:
-            energies = energies.masked_fill(mask, float("-inf"))
-        weights = F.softmax(energies, dim=1)
-        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)
-        return context, weights
+        features = features + processed_memory + self.query_layer(query).unsqueeze(1)
+        energies = self.v(fast_tanh(features)).squeeze(-1)
+        return read_out(energies + torch.log(out[..., -1].clamp(min=1e-6)), mask, memory)

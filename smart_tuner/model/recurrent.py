@@ -14,7 +14,9 @@ on a CPU. `LSTMRun` keeps the cell's parameters (NVIDIA's names, so checkpoints 
   files (input, output-gradient) away; the weight gradient of the whole sequence is then one
   large matrix product (``G^T X`` over all steps), which runs near the machine's peak and
   rounds once instead of once per step;
-* keeps the cell state and gate arithmetic in float32 under mixed precision.
+* keeps the cell state and gate arithmetic in float32 under mixed precision;
+* runs a step (product + gate maths) as one autograd node with a hand-written backward:
+  as ~15 separate ops the bookkeeping of a [B, 4H] step costs more than its arithmetic.
 
 The maths is exactly the LSTM of ``nn.LSTMCell`` (gate order i, f, g, o).
 """
@@ -43,26 +45,64 @@ class _GradientBank:
         return (grads.t() @ inputs).float()
 
 
-class _DeferredLinear(torch.autograd.Function):
-    """``x @ weight^T`` whose backward returns only the input gradient (see module doc)."""
+def _cell(gates: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+    """LSTM pointwise maths on float32 pre-activations (gate order i, f, g, o)."""
+    i, f, g, o = gates.chunk(4, 1)
+    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+    c_new = torch.addcmul(f * c, i, g)
+    tanh_c = torch.tanh(c_new)
+    return o * tanh_c, c_new, i, f, g, o, tanh_c
+
+
+class _LSTMStep(torch.autograd.Function):
+    """One LSTM step, ``[x_t, h_{t-1}] @ W^T (+ static part) -> (h_t, c_t)``, as one autograd
+    node with a hand-written backward.
+
+    Why: as separate autograd ops a step is ~15 nodes (concatenation, casts, chunk, three
+    sigmoids, two tanhs, products, sums); on a CPU the per-node bookkeeping of a [16, 4H] step
+    costs more than its arithmetic. The backward produces only the input gradients and files
+    (input, gate-gradient) in the bank (see module doc); the weight gradient comes later.
+    ``parts`` are the step's input pieces (the last is h_{t-1}), concatenated in here.
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bank: _GradientBank) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.weight, ctx.bank = weight, bank
-        return x @ weight.t()
+    def forward(  # type: ignore[override]
+        ctx, c: Tensor, static: Tensor, weight: Tensor, bank: _GradientBank, *parts: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        inputs = torch.cat(parts, -1).to(weight.dtype)
+        gates = (inputs @ weight.t()).float() + static
+        h, c_new, i, f, g, o, tanh_c = _cell(gates, c)
+        ctx.save_for_backward(inputs, c, i, f, g, o, tanh_c)
+        ctx.weight, ctx.bank, ctx.static_is_bias = weight, bank, static.dim() == 1
+        ctx.parts = [(p.size(-1), p.dtype) for p in parts]
+        return h, c_new
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        grad = grad.to(x.dtype)
-        ctx.bank.inputs.append(x)
-        ctx.bank.grads.append(grad)
-        return grad @ ctx.weight, None, None
+    def backward(ctx, dh: Tensor, dc: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        inputs, c, i, f, g, o, tanh_c = ctx.saved_tensors
+        d_o = dh * tanh_c
+        dc = torch.addcmul(dc, dh * o, 1.0 - tanh_c * tanh_c)
+        d_i, d_f, d_g = dc * g, dc * c, dc * i
+        dgates = torch.cat(
+            (
+                d_i * i * (1.0 - i),
+                d_f * f * (1.0 - f),
+                d_g * (1.0 - g * g),
+                d_o * o * (1.0 - o),
+            ),
+            1,
+        )
+        d_static = dgates.sum(0) if ctx.static_is_bias else dgates
+        dgates_c = dgates.to(inputs.dtype)
+        ctx.bank.inputs.append(inputs)
+        ctx.bank.grads.append(dgates_c)
+        d_inputs = (dgates_c @ ctx.weight).split([size for size, _ in ctx.parts], -1)
+        d_parts = (d.to(dtype) for d, (_, dtype) in zip(d_inputs, ctx.parts, strict=True))
+        return dc * f, d_static, None, None, *d_parts
 
 
 class _GradientAnchor(torch.autograd.Function):
-    """A zero added to the first step's input: its backward runs after every step's backward
+    """A zero added to the first step's h_{t-1}: its backward runs after every step's backward
     (all of them feed that gradient), so it is where the bank becomes the weight gradient."""
 
     @staticmethod
@@ -104,7 +144,9 @@ class LSTMRun:
                 pre = pre + bias
             self.pre = pre.unbind(0)
             bias = None
-        self.bias = bias
+        # What is added to every step's gates: its precomputed share ([B, 4H] per step) or
+        # the bias ([4H]; zeros for a cell without one).
+        self.bias = bias if bias is not None else w_ih.new_zeros(w_ih.size(0))
         # float32 and tracked by autograd: the anchor hands the batched gradient to it. The
         # steps use a detached copy in the compute dtype (cast once per sequence).
         self.master = torch.cat((w_ih[:, s:], w_hh), 1)
@@ -115,22 +157,17 @@ class LSTMRun:
             self.bank = _GradientBank()
         self.t = 0
 
-    def step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """x [B, D] (dynamic inputs), h, c [B, H] float32 -> (h', c') float32."""
-        inputs = torch.cat((x, h), -1).to(self.dtype)
-        if self.bank is not None:
-            if self.t == 0:
-                inputs = inputs + _GradientAnchor.apply(self.master, self.bank, inputs)
-            gates = _DeferredLinear.apply(inputs, self.weight, self.bank)
-        else:
-            gates = inputs @ self.weight.t()
-        gates = gates.float()
-        if self.pre is not None:
-            gates = gates + self.pre[self.t]
-        elif self.bias is not None:
-            gates = gates + self.bias
+    def step(self, x: Tensor | tuple[Tensor, ...], h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """x [B, D] (dynamic inputs, or pieces of them to concatenate), h, c [B, H] float32
+        -> (h', c') float32."""
+        parts = (*x, h) if isinstance(x, tuple) else (x, h)
+        static = self.bias if self.pre is None else self.pre[self.t]
         self.t += 1
-        i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+        if self.bank is None:  # inference or frozen weights: no autograd bookkeeping needed
+            inputs = torch.cat(parts, -1).to(self.dtype)
+            gates = (inputs @ self.weight.t()).float() + static
+            return _cell(gates, c)[:2]
+        if self.t == 1:
+            h = h + _GradientAnchor.apply(self.master, self.bank, h)
+            parts = (*parts[:-1], h)
+        return _LSTMStep.apply(c, static, self.weight, self.bank, *parts)

@@ -166,6 +166,9 @@ class Decoder(nn.Module):
                 cfg.attention_location_n_filters,
                 cfg.attention_location_kernel_size,
             )
+        # Location-sensitive attention reads (previous, cumulative) alignments; DCA only the
+        # previous one, so the cumulative sum is not kept for it.
+        self.reads_cumulative = isinstance(self.attention_layer, Attention)
         self.decoder_rnn = nn.LSTMCell(cfg.attention_rnn_dim + enc, cfg.decoder_rnn_dim)
         self.linear_projection = LinearNorm(cfg.decoder_rnn_dim + enc, step_dim)
         self.gate_layer = LinearNorm(cfg.decoder_rnn_dim + enc, 1, w_init_gain="sigmoid")
@@ -198,20 +201,22 @@ class Decoder(nn.Module):
         """
         attention_run, decoder_run = runs
         context = state.attention_context
-        x = context if attention_input is None else torch.cat((attention_input, context), -1)
+        x = context if attention_input is None else (attention_input, context)
         att_h, att_c = attention_run.step(x, state.attention_hidden, state.attention_cell)
         att_h = dropout(att_h, self.p_attention_dropout, self.training)
 
-        weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), dim=1)
+        if self.reads_cumulative:
+            weights_cat = torch.stack((state.attention_weights, state.attention_weights_cum), 1)
+        else:  # DCA reads only the previous alignment
+            weights_cat = state.attention_weights.unsqueeze(1)
         context, weights = self.attention_layer(att_h, memory, processed_memory, weights_cat, mask)
+        cumulative = state.attention_weights_cum
+        if self.reads_cumulative:
+            cumulative = cumulative + weights
 
-        dec_h, dec_c = decoder_run.step(
-            torch.cat((att_h, context), -1), state.decoder_hidden, state.decoder_cell
-        )
+        dec_h, dec_c = decoder_run.step((att_h, context), state.decoder_hidden, state.decoder_cell)
         dec_h = dropout(dec_h, self.p_decoder_dropout, self.training)
-        return DecoderState(
-            att_h, att_c, dec_h, dec_c, weights, state.attention_weights_cum + weights, context
-        )
+        return DecoderState(att_h, att_c, dec_h, dec_c, weights, cumulative, context)
 
     def project(self, decoder_hidden: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
         """(.., D), (.., E) -> step frames (.., n_mel * r) and gate logits (..)."""
@@ -234,7 +239,10 @@ class Decoder(nn.Module):
         go_frame = frames.new_zeros(1, batch, frames.size(2))
         # Everything that does not depend on the recurrence is computed once, outside the loop.
         prenet_out = self.prenet(torch.cat((go_frame, frames[:-1]), dim=0))
-        processed_memory = self.attention_layer.memory_layer(memory)
+        # The attention runs in float32 (it does its own arithmetic; see `attention_ops`):
+        # cast its inputs once here rather than at every step.
+        processed_memory = self.attention_layer.memory_layer(memory).float()
+        memory = memory.float()
         mask = lengths_to_padding_mask(memory_lengths.to(memory.device), memory.size(1))
 
         # Per-step results go to lists and are stacked once. Writing them into preallocated

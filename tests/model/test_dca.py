@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from smart_tuner.config import load_config
 from smart_tuner.model import Tacotron2
+from smart_tuner.model.attention_ops import fast_tanh
 from smart_tuner.model.dca import DynamicConvolutionAttention, beta_binomial_prior
 
 
@@ -103,7 +104,7 @@ def reference_features(att: DynamicConvolutionAttention, query, previous, prior_
     windows = F.pad(prev, (half, half)).unfold(2, att.dynamic_kernel_size, 1).squeeze(1)
     dynamic = att.dynamic_proj(torch.einsum("btk,bfk->btf", windows, filters))
     # p_j = sum_m prior[m] a_{j-m}; conv1d correlates, hence the flip
-    prior_filter = beta_binomial_prior(prior_len, 0.1, 0.9).flip(0).view(1, 1, -1)
+    prior_filter = beta_binomial_prior(prior_len, 0.1, 0.9).flip(0).view(1, 1, -1).to(prev)
     prior = F.conv1d(F.pad(prev, (prior_len - 1, 0)), prior_filter).squeeze(1)
     return static + dynamic, prior
 
@@ -124,3 +125,60 @@ def test_folded_filters_equal_the_filter_by_filter_formulation(static_k, dynamic
     out = torch.bmm(windows, att._window_weights(query, 3))
     assert torch.allclose(out[..., :-1] + att.dynamic_proj.bias, features, atol=1e-5)
     assert torch.allclose(out[..., -1], prior, atol=1e-6)
+
+
+def reference_attention(att, query, previous, memory, mask, prior_len):
+    """DCA from the paper's formulation with plain autograd ops: (context, weights)."""
+    features, prior = reference_features(att, query, previous, prior_len)
+    energies = att.v(torch.tanh(features)).squeeze(-1) + torch.log(prior.clamp(min=1e-6))
+    weights = F.softmax(energies.masked_fill(mask, float("-inf")), dim=1)
+    return torch.bmm(weights.unsqueeze(1), memory).squeeze(1), weights
+
+
+@pytest.mark.parametrize(("dynamic_k", "prior_len"), [(21, 11), (7, 3)])
+def test_fused_step_matches_the_reference_in_values_and_every_gradient(dynamic_k, prior_len):
+    """The training step runs DCA as one node with a hand-written backward: it must give the
+    reference's outputs and the gradients of the query, the previous alignment, the memory
+    and every parameter."""
+    torch.manual_seed(2)
+    att = DynamicConvolutionAttention(
+        16, 8, dynamic_kernel_size=dynamic_k, prior_length=prior_len
+    ).double()
+    mask = torch.zeros(3, 25, dtype=torch.bool)
+    mask[2, 18:] = True
+    previous = torch.softmax(torch.randn(3, 25, dtype=torch.double) * 3, dim=1)
+    inputs = {
+        "query": torch.randn(3, 16, dtype=torch.double),
+        "previous": previous.masked_fill(mask, 0.0),
+        "memory": torch.randn(3, 25, 6, dtype=torch.double),
+    }
+    d_context, d_weights = torch.randn(3, 6).double(), torch.randn(3, 25).double()
+
+    def run(fn):
+        att.zero_grad()
+        leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+        context, weights = fn(leaves)
+        ((context * d_context).sum() + (weights * d_weights).sum()).backward()
+        grads = {k: v.grad for k, v in leaves.items()}
+        grads.update({n: p.grad.clone() for n, p in att.named_parameters()})
+        return context.detach(), weights.detach(), grads
+
+    def fused(x):
+        weights_cat = torch.stack((x["previous"], x["previous"]), 1)
+        return att(x["query"], x["memory"], x["memory"], weights_cat, mask)
+
+    def reference(x):
+        return reference_attention(att, x["query"], x["previous"], x["memory"], mask, prior_len)
+
+    ours, theirs = run(fused), run(reference)
+    torch.testing.assert_close(ours[0], theirs[0])
+    torch.testing.assert_close(ours[1], theirs[1])
+    assert ours[2].keys() == theirs[2].keys()
+    for name in theirs[2]:
+        torch.testing.assert_close(ours[2][name], theirs[2][name], msg=name)
+    assert float(ours[2]["previous"].abs().sum()) > 0  # the alignment's gradient flows
+
+
+def test_fast_tanh_is_tanh():
+    x = torch.linspace(-30, 30, 100_001)
+    torch.testing.assert_close(fast_tanh(x), torch.tanh(x), atol=3e-7, rtol=0)

@@ -19,20 +19,22 @@ def run_reference(cell, static, dynamic):
     return torch.stack(outputs)
 
 
-def run_ours(cell, static, dynamic):
+def run_ours(cell, static, dynamic, split=False):
+    """``split``: hand each step's input over in two pieces, as the decoder does."""
     run = LSTMRun(cell, static)
     h = c = torch.zeros(dynamic.size(1), cell.hidden_size)
     outputs = []
     for t in range(dynamic.size(0)):
-        h, c = run.step(dynamic[t], h, c)
+        x = dynamic[t]
+        h, c = run.step((x[:, :1], x[:, 1:]) if split else x, h, c)
         outputs.append(h + c)
     return torch.stack(outputs)
 
 
-def outputs_and_grads(fn, cell, static, dynamic, weights):
+def outputs_and_grads(fn, cell, static, dynamic, weights, **kwargs):
     cell.zero_grad()
     dynamic = dynamic.clone().requires_grad_(True)
-    out = fn(cell, static, dynamic)
+    out = fn(cell, static, dynamic, **kwargs)
     (out * weights).sum().backward()
     return out.detach(), [p.grad.clone() for p in cell.parameters()], dynamic.grad
 
@@ -44,18 +46,20 @@ def outputs_and_grads(fn, cell, static, dynamic, weights):
     static_dim=st.integers(0, 5),
     dynamic_dim=st.integers(1, 5),
     hidden=st.integers(1, 6),
+    bias=st.booleans(),
+    split=st.booleans(),
     seed=st.integers(0, 1000),
 )
 def test_outputs_and_every_gradient_match_lstm_cell(
-    steps, batch, static_dim, dynamic_dim, hidden, seed
+    steps, batch, static_dim, dynamic_dim, hidden, bias, split, seed
 ):
     torch.manual_seed(seed)
-    cell = torch.nn.LSTMCell(static_dim + dynamic_dim, hidden)
+    cell = torch.nn.LSTMCell(static_dim + dynamic_dim, hidden, bias=bias)
     static = torch.randn(steps, batch, static_dim) if static_dim else None
     dynamic = torch.randn(steps, batch, dynamic_dim)
     weights = torch.randn(steps, batch, hidden)
     ref = outputs_and_grads(run_reference, cell, static, dynamic, weights)
-    ours = outputs_and_grads(run_ours, cell, static, dynamic, weights)
+    ours = outputs_and_grads(run_ours, cell, static, dynamic, weights, split=split)
     torch.testing.assert_close(ours[0], ref[0], atol=1e-5, rtol=1e-4)
     for mine, theirs in zip(ours[1], ref[1], strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)

@@ -1,13 +1,15 @@
 """Seconds per Tacotron2 training step and mel frames per second, printed as a table.
 
     python benchmarks/train_throughput.py [--nvidia-repo DIR] [--repeats 3] [--quick]
+                                          [--models small "base r=2"]
 
 Shapes: batch 16 x 100 tokens x 560 frames (NVIDIA-sized utterances) and the demo's typical
 batch (16 x 50 x 264). Models: `base` r=1, `base` r=2, `small` with its r. With
 `--nvidia-repo DIR` (a checkout of NVIDIA/tacotron2 *outside* this project; its code is never
-copied here) the reference model is timed at the same sizes and shape in the same run, and the
-table gives the ratio. "non-matmul %" is the share of the step's CPU time spent outside matrix
-arithmetic (GEMM and convolution kernels), from torch.profiler.
+copied here) the reference model is timed at the same sizes and shape in the same run, taking
+turns with ours step by step (a shared machine's load then hits both alike), and the table
+gives the ratio of the fastest steps. "non-matmul %" is the share of the step's CPU time spent
+outside matrix arithmetic (GEMM and convolution kernels), from torch.profiler.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ MATMUL_OPS = (
     "aten::mkldnn_rnn_layer_backward",
     "aten::_mkldnn_rnn_layer",
 )
+
+
+MODELS = {
+    "base r=1": {"model.preset": "base"},
+    "base r=2": {"model.preset": "base", "model.n_frames_per_step": 2},
+    "small": {"model.preset": "small"},
+}
 
 
 @dataclass
@@ -87,52 +96,53 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_steps(
-    forward_loss: Callable[[], torch.Tensor],
-    params: list[torch.nn.Parameter],
-    device: torch.device,
-    repeats: int,
-    profile: bool,
-) -> Result:
-    opt = torch.optim.Adam(params, lr=1e-4)
+class Stepper:
+    """Times training steps (forward, backward, optimizer) of one model; `run` adds one."""
 
-    def one() -> tuple[float, float, float]:
-        sync(device)
+    def __init__(
+        self,
+        forward_loss: Callable[[], torch.Tensor],
+        params: list[torch.nn.Parameter],
+        device: torch.device,
+    ) -> None:
+        self.forward_loss, self.device = forward_loss, device
+        self.opt = torch.optim.Adam(params, lr=1e-4)
+        self.runs: list[tuple[float, float, float]] = []
+        self._one()  # warm-up (allocator, kernels)
+
+    def _one(self) -> tuple[float, float, float]:
+        sync(self.device)
         t0 = time.perf_counter()
-        loss = forward_loss()
-        sync(device)
+        loss = self.forward_loss()
+        sync(self.device)
         t1 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        sync(device)
+        sync(self.device)
         t2 = time.perf_counter()
-        opt.step()
-        sync(device)
+        self.opt.step()
+        sync(self.device)
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 
-    one()  # warm-up (allocator, kernels)
-    runs = [one() for _ in range(repeats)]
-    best = min(runs, key=sum)
-    non_matmul = None
-    if profile and device.type == "cpu":
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            one()
-        events = prof.key_averages()
-        total = sum(e.self_cpu_time_total for e in events)
-        matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
-        non_matmul = 1.0 - matmul / max(total, 1)
-    return Result(*best, non_matmul)
+    def run(self) -> None:
+        self.runs.append(self._one())
+
+    def result(self, profile: bool) -> Result:
+        """The fastest step (the least disturbed by other load), plus the non-matmul share."""
+        best = min(self.runs, key=sum)
+        non_matmul = None
+        if profile and self.device.type == "cpu":
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                self._one()
+            events = prof.key_averages()
+            total = sum(e.self_cpu_time_total for e in events)
+            matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+            non_matmul = 1.0 - matmul / max(total, 1)
+        return Result(*best, non_matmul)
 
 
-def ours(
-    cfg: ModelConfig,
-    shape: Shape,
-    device,
-    repeats: int,
-    profile: bool,
-    dtype: torch.dtype | None = None,
-) -> Result:
+def ours(cfg: ModelConfig, shape: Shape, device, dtype: torch.dtype | None = None) -> Stepper:
     torch.manual_seed(0)
     model = Tacotron2(cfg, N_SYMBOLS, N_MELS).to(device).train()
     criterion = Tacotron2Loss()
@@ -144,10 +154,10 @@ def ours(
             out = model(b["text"], b["in_len"], b["mels"], b["out_len"])
             return criterion(out, b["mels"], b["gate"], b["in_len"], b["out_len"], 1.0)["loss"]
 
-    return time_steps(forward_loss, list(model.parameters()), device, repeats, profile)
+    return Stepper(forward_loss, list(model.parameters()), device)
 
 
-def nvidia(repo: Path, cfg: ModelConfig, shape: Shape, device, repeats: int) -> Result:
+def nvidia(repo: Path, cfg: ModelConfig, shape: Shape, device) -> Stepper:
     """NVIDIA/tacotron2's own model and loss, imported from a checkout outside the project."""
     sys.path.insert(0, str(repo))
     import loss_function  # type: ignore[import-not-found]
@@ -181,17 +191,18 @@ def nvidia(repo: Path, cfg: ModelConfig, shape: Shape, device, repeats: int) -> 
         out = model((b["text"], b["in_len"], b["mels"], max_len, b["out_len"]))
         return criterion(out, (b["mels"], b["gate"][:, r - 1 :: r]))
 
-    return time_steps(forward_loss, list(model.parameters()), device, repeats, profile=False)
+    return Stepper(forward_loss, list(model.parameters()), device)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nvidia-repo", type=Path, help="checkout of NVIDIA/tacotron2")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per model")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="demo shape only")
     parser.add_argument("--no-amp", action="store_true", help="float32 rows only")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -199,14 +210,7 @@ def main() -> None:
     shapes = [Shape("demo 16x50x264", 16, 50, 264)]
     if not args.quick:
         shapes.insert(0, Shape("NVIDIA 16x100x560", 16, 100, 560))
-    models = [
-        ("base r=1", load_config(None, {"model.preset": "base"}).model),
-        (
-            "base r=2",
-            load_config(None, {"model.preset": "base", "model.n_frames_per_step": 2}).model,
-        ),
-        ("small", load_config(None, {"model.preset": "small"}).model),
-    ]
+    models = [(name, load_config(None, MODELS[name]).model) for name in args.models]
     console = Console(width=170)
     table = Table(title=f"Tacotron2 training step on {device} ({torch.get_num_threads()} threads)")
     precisions: list[torch.dtype | None] = [None]
@@ -229,15 +233,20 @@ def main() -> None:
         table.add_column(col, justify="right")
     for shape in shapes:
         for name, cfg in models:
-            ref = None
-            if args.nvidia_repo:  # theirs runs in float32 (its fp16 path is CUDA-only)
-                ref = nvidia(args.nvidia_repo, cfg, shape, device, max(1, args.repeats - 1))
-            for dtype in precisions:
-                res = ours(cfg, shape, device, args.repeats, profile=True, dtype=dtype)
+            # Theirs (float32: its fp16 path is CUDA-only) and ours take turns step by step, so
+            # other load on the machine hits both alike; each keeps its fastest step.
+            ref = nvidia(args.nvidia_repo, cfg, shape, device) if args.nvidia_repo else None
+            mine = [ours(cfg, shape, device, dtype) for dtype in precisions]
+            for _ in range(args.repeats):
+                for stepper in [s for s in (ref, *mine) if s is not None]:
+                    stepper.run()
+            ref_step = None if ref is None else ref.result(profile=False).step
+            for dtype, stepper in zip(precisions, mine, strict=True):
+                res = stepper.result(profile=True)
                 frames = shape.batch * (shape.t_out - shape.t_out % cfg.n_frames_per_step)
                 ref_s, ratio = "", ""
-                if ref is not None:
-                    ref_s, ratio = f"{ref.step:.2f}", f"{ref.step / res.step:.2f}x"
+                if ref_step is not None:
+                    ref_s, ratio = f"{ref_step:.2f}", f"{ref_step / res.step:.2f}x"
                 table.add_row(
                     shape.name,
                     name,

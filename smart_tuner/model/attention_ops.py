@@ -1,8 +1,10 @@
 """Shared arithmetic of the fused attention steps (`dca._DCAStep`, `layers._LocationStep`).
 
-Why fused: an attention step is ~25 autograd nodes on [B, T_in, A] tensors, too small to keep
-two CPU cores busy, repeated for every decoder step; as one node with a hand-written backward
-it costs a fraction of that. Both attentions read a window of K taps of earlier alignments
+Why fused: as plain autograd ops an attention step is ~25 nodes on [B, T_in, A] tensors,
+repeated for every decoder step. As one node with a hand-written backward an isolated DCA step
+went from 3.6 to 2.3 ms; inside a whole training step the gain measured 4-6 % (the step is
+bound by the LSTM products and the arithmetic itself, not by autograd's bookkeeping). Both
+attentions read a window of K taps of earlier alignments
 around every symbol, squash features with tanh, score them with a vector v, and read the
 memory out with a softmax: those pieces, and their gradients, live here.
 """

@@ -108,6 +108,8 @@ def test_synthesize_refuses_to_write_noise_when_the_decoder_never_stops(
     ckpt = run / "checkpoints" / "last.pt"
     state = load_checkpoint(ckpt)
     state["model"]["decoder.gate_layer.linear_layer.bias"].fill_(-100.0)  # never stops
+    # ... nor reaches the end of the text: the forward attention's agent always stays put.
+    state["model"]["decoder.attention_layer.transition.bias"].copy_(torch.tensor([1e2, -1e2, -1e2]))
     never = tmp_path / "never.pt"
     save_checkpoint(state, never)
     out = tmp_path / "never.wav"

@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from smart_tuner.config import ModelConfig
 from smart_tuner.model.dca import DynamicConvolutionAttention
+from smart_tuner.model.forward_attention import ForwardAttention
 from smart_tuner.model.layers import Attention, ConvNorm, LinearNorm, Postnet, Prenet, dropout
 from smart_tuner.model.recurrent import LSTMRun
 
@@ -144,7 +145,7 @@ class Decoder(nn.Module):
         enc = cfg.encoder_embedding_dim
         self.prenet = Prenet(step_dim, [cfg.prenet_dim, cfg.prenet_dim], cfg.p_prenet_dropout)
         self.attention_rnn = nn.LSTMCell(cfg.prenet_dim + enc, cfg.attention_rnn_dim)
-        self.attention_layer: Attention | DynamicConvolutionAttention
+        self.attention_layer: Attention | DynamicConvolutionAttention | ForwardAttention
         if cfg.attention == "dynamic_convolution":
             self.attention_layer = DynamicConvolutionAttention(
                 cfg.attention_rnn_dim,
@@ -157,6 +158,14 @@ class Decoder(nn.Module):
                 cfg.dca_prior_alpha,
                 cfg.dca_prior_beta,
                 content_dim=enc if cfg.dca_content else 0,
+            )
+        elif cfg.attention == "forward":
+            self.attention_layer = ForwardAttention(
+                cfg.attention_rnn_dim,
+                enc,
+                cfg.attention_dim,
+                cfg.dca_prior_alpha,
+                cfg.dca_prior_beta,
             )
         else:
             self.attention_layer = Attention(

@@ -11,8 +11,9 @@ from smart_tuner.model.dca import DynamicConvolutionAttention, beta_binomial_pri
 
 
 def tiny_small_config(**model):
-    """The `small` preset shrunk to test size (its attention is DCA unless overridden)."""
+    """The `small` preset shrunk to test size, with DCA unless another attention is given."""
     sizes = {
+        "attention": "dynamic_convolution",
         "symbols_embedding_dim": 16,
         "encoder_embedding_dim": 16,
         "attention_rnn_dim": 16,

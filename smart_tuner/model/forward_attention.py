@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from smart_tuner.model.attention_ops import fast_tanh
+from smart_tuner.model.attention_ops import fast_tanh, read_out
 from smart_tuner.model.dca import beta_binomial_prior
 
 # Stay, move one, move two symbols.
@@ -94,7 +94,4 @@ class ForwardAttention(nn.Module):
         # keeps log and its gradient finite before they are masked).
         scores = reach.clamp_min(torch.finfo(torch.float32).tiny).log() + energies
         unreachable = reach <= 0 if mask is None else (reach <= 0) | mask
-        scores = scores.masked_fill(unreachable, float("-inf"))
-        weights = F.softmax(scores, dim=1)
-        context = torch.bmm(weights.unsqueeze(1), memory.to(dtype)).squeeze(1)
-        return context, weights
+        return read_out(scores, unreachable, memory.to(dtype))

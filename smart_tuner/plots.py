@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+def fit_title(title: str, width: int) -> str:
+    """Wrapped to lines of at most `width` characters, three lines at most: a sentence
+    longer than the figure was clipped at both ends, so its start could not be read."""
+    return textwrap.fill(title, width=width, max_lines=3, placeholder=" ...")
 
 
 def plot_alignment(alignment: np.ndarray, path: Path, title: str = "") -> Path:
@@ -19,7 +26,7 @@ def plot_alignment(alignment: np.ndarray, path: Path, title: str = "") -> Path:
     ax.set_xlabel("decoder step")
     ax.set_ylabel("encoder step (text)")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(fit_title(title, 70), fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -35,7 +42,7 @@ def plot_mels(mels: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
         ax.set_ylabel(name)
     axes[-1, 0].set_xlabel("frame")
     if title:
-        axes[0, 0].set_title(title, fontsize=9)
+        axes[0, 0].set_title(fit_title(title, 95), fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

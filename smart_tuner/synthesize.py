@@ -91,7 +91,7 @@ def synthesize(
     diag = diagonality(alignment[None], enc, dec)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    title = f"{text[:60]}  attention_score {score:.2f}  diagonality {diag:.2f}"
+    title = f"{text}  (attention_score {score:.2f}, diagonality {diag:.2f})"
     align_png = plot_alignment(alignment.numpy(), out.with_suffix(".alignment.png"), title)
     mel_png = plot_mels({"predicted": mel.numpy()}, out.with_suffix(".mel.png"), text[:60])
     if not result.reached_stop:

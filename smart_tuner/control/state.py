@@ -142,7 +142,9 @@ class ControllerState:
     aligned_at: float | None = None  # epoch the attention first formed in this attempt
     sharpen_since: int | None = None  # epoch the attention-entropy term was switched on
     sharpen_checkpoint: str | None = None  # the model kept just before it
-    sharpen_failed: bool = False  # it made a clock: switched off for this attempt
+    sharpen_failed: bool = False  # it made a clock: switched off until the retry
+    sharpen_tries: int = 0  # times it was switched on in this attempt
+    sharpen_undone_at: int | None = None  # epoch of the rollback that undid it
     diag_formed: bool = False
     collapse_epochs: int = 0
     deadline_done: bool = False

@@ -656,3 +656,64 @@ def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
         actions += [d.action for d in controller.observe(_record(epoch, diag, score, 2.0), epoch)]
     assert Action.SHARPEN_ATTENTION in actions and Action.ROLLBACK not in actions
     assert controller.attention_entropy_weight() == 0.1
+
+
+def _sharpening_run(
+    diags: list[float], scores: list[float], weight: float = 0.1
+) -> tuple[TrainingController, list[tuple[int, Any]]]:
+    config = load_config(None, {"training.attention_entropy_weight": weight})
+    controller = TrainingController(config, plan_for(200))
+    decisions: list[tuple[int, Any]] = []
+    for epoch, (diag, score) in enumerate(zip(diags, scores, strict=True), start=1):
+        record = _record(epoch, diag, score, 3.0 - 0.005 * epoch)
+        decisions += [(epoch, d) for d in controller.observe(record, epoch * 10.0)]
+    return controller, decisions
+
+
+def test_after_a_clock_sharpening_is_tried_once_more_at_half_weight_on_a_clean_diagonal():
+    """Measured on 5-7 s utterances: the term made a clock at diagonality 0.85; after the
+    rollback the attention was diagonal at 0.99 but crept from 0.2 to 0.68 in 20 minutes."""
+    diags = [0.9] * 12 + [0.3] * 10 + [0.99] * 30
+    scores = [0.15] * 12 + [0.99] * 10 + [0.25] * 30
+    controller, decisions = _sharpening_run(diags, scores)
+    on = [(e, d) for e, d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    (rollback_epoch, rollback), *more = [
+        (e, d) for e, d in decisions if d.action is Action.ROLLBACK
+    ]
+    assert not more
+    assert "once more" in rollback.reason
+    assert len(on) == 2
+    (first, first_d), (second, second_d) = on
+    assert first_d.params["weight"] == 0.1 and first_d.params["try"] == 1
+    assert second_d.params["weight"] == pytest.approx(0.05) and second_d.params["try"] == 2
+    assert "again" in second_d.reason
+    # not at once: the smoothed diagonality has to climb back above 0.95 first
+    assert second > rollback_epoch + controller.horizon.cooldown
+    assert controller._s.diag_ema is not None and controller._s.diag_ema >= 0.95
+    kept = [d.params["tag"] for e, d in decisions if d.action is Action.CHECKPOINT and e == second]
+    assert kept == [f"before_sharpening_e{second:05d}"]
+    assert controller.attention_entropy_weight() == pytest.approx(0.05)
+    resumed = TrainingController(controller.config, plan_for(200))
+    resumed.load_state_dict(controller.state_dict())
+    assert resumed.attention_entropy_weight() == pytest.approx(0.05)
+
+
+def test_a_retry_that_makes_a_clock_again_is_undone_and_not_tried_a_third_time():
+    diags = [0.9] * 12 + [0.3] * 10 + [0.99] * 20 + [0.3] * 8 + [0.99] * 30
+    scores = [0.15] * 12 + [0.99] * 10 + [0.25] * 20 + [0.99] * 8 + [0.25] * 30
+    controller, decisions = _sharpening_run(diags, scores)
+    on = [e for e, d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    assert len(on) == 2
+    rollbacks = [d for _, d in decisions if d.action is Action.ROLLBACK]
+    assert len(rollbacks) == 2
+    assert "for this attempt" in rollbacks[1].reason
+    assert rollbacks[1].params["checkpoint"] == f"before_sharpening_e{on[1]:05d}"
+    assert controller.attention_entropy_weight() == 0.0
+
+
+def test_no_retry_while_the_diagonal_is_only_as_good_as_when_the_clock_formed():
+    diags = [0.9] * 12 + [0.3] * 10 + [0.9] * 40
+    scores = [0.15] * 12 + [0.99] * 10 + [0.25] * 40
+    controller, decisions = _sharpening_run(diags, scores)
+    assert len([d for _, d in decisions if d.action is Action.SHARPEN_ATTENTION]) == 1
+    assert controller.attention_entropy_weight() == 0.0

@@ -659,9 +659,9 @@ def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
 
 
 def _sharpening_run(
-    diags: list[float], scores: list[float], weight: float = 0.1
+    diags: list[float], scores: list[float]
 ) -> tuple[TrainingController, list[tuple[int, Any]]]:
-    config = load_config(None, {"training.attention_entropy_weight": weight})
+    config = load_config(None, {"training.attention_entropy_weight": 0.1})
     controller = TrainingController(config, plan_for(200))
     decisions: list[tuple[int, Any]] = []
     for epoch, (diag, score) in enumerate(zip(diags, scores, strict=True), start=1):

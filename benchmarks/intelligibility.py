@@ -4,8 +4,10 @@
 
 Synthesizes a fixed set of unseen English sentences with the run's checkpoint and the
 Griffin-Lim vocoder, transcribes them with PocketSphinx (offline, English) and prints the
-word error rate (WER) of each. The same recogniser on the corpus's own recordings, passed
-through the same mel -> Griffin-Lim path, gives the ceiling: a model cannot beat its vocoder.
+word error rate (WER) of each, averaged over --seeds prenet-dropout seeds: sentences as long
+as the demo corpus's, and longer ones apart (does the model carry over to them?). The same
+recogniser on the corpus's own recordings, passed through the same mel -> Griffin-Lim path,
+gives the ceiling: a model cannot beat its vocoder.
 WER 1.0 = nothing right; the recogniser is imperfect, so compare against the ceiling.
 With --teacher-forced N it also speaks the corpus's first N items teacher-forced (the true
 previous frames and the model's own alignment): bad there means the spectra themselves are
@@ -39,6 +41,7 @@ from smart_tuner.synthesize import (  # noqa: E402
     synthesize,
 )
 
+# As long as the demo corpus's sentences (35-59 characters).
 UNSEEN = (
     *DEMO_SENTENCES,
     "The old clock on the wall stopped at midnight.",
@@ -46,6 +49,12 @@ UNSEEN = (
     "We walked along the river until the sun went down.",
     "She opened the window to let the cold air in.",
     "The baker sold every loaf before noon.",
+)
+# Longer than any demo sentence (70-81 characters): does the model carry over to them?
+LONGER = (
+    "A gentle breeze carried the smell of fresh bread across the quiet village square.",
+    "Please remember to water the tomatoes before the evening train leaves.",
+    "Every clever student brought a yellow notebook to the morning lecture.",
 )
 
 
@@ -69,6 +78,12 @@ def main() -> int:
         metavar="N",
         help="also score the model's teacher-forced mels of the corpus's first N items",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="average over this many prenet-dropout seeds (one seed's WER moves by ~0.1)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the WAVs (default RUN_DIR)")
     args = parser.parse_args()
     console = Console(width=150)
@@ -78,35 +93,27 @@ def main() -> int:
     audio = loaded.config.audio
 
     corpus = load_corpus(args.dataset or demo_corpus_path("en"), loaded.config.data)
-    sentences = [e.text for e in corpus.entries[: args.seen]] if args.seen else list(UNSEEN)
-    kind = "corpus" if args.seen else "unseen"
-    table = Table(title=f"{kind} sentences: {args.run_dir}")
-    for col in ("sentence", "seconds", "attention", "WER", "heard"):
-        table.add_column(col)
-    model_wers = []
-    for i, sentence in enumerate(sentences):
-        try:
-            result = synthesize(loaded, sentence, out_dir / f"{kind}_{i}.wav")
-        except SynthesisError as exc:
-            table.add_row(sentence[:40], "-", "-", "1.00", f"[red]{exc}[/red]")
-            model_wers.append(1.0)
-            continue
-        if result.wav_path is None:
-            table.add_row(sentence[:40], "-", f"{result.attention_score:.2f}", "1.00", "no stop")
-            model_wers.append(1.0)
-            continue
-        wav, sr = sf.read(result.wav_path, dtype="float32")
-        hyp = listen(wav, sr)
-        score = word_error_rate(sentence, hyp)
-        model_wers.append(score)
-        table.add_row(
-            sentence[:40],
-            f"{len(wav) / sr:.2f}",
-            f"{result.attention_score:.2f}",
-            f"{score:.2f}",
-            " ".join(hyp)[:60],
-        )
-    console.print(table)
+    if args.seen:
+        groups = {"corpus": [e.text for e in corpus.entries[: args.seen]]}
+    else:
+        groups = {"unseen": list(UNSEEN), "longer": list(LONGER)}
+    seeds = list(range(args.seeds))
+    means = {}
+    for kind, sentences in groups.items():
+        table = Table(title=f"{kind} sentences: {args.run_dir} (seed 0 shown)")
+        for col in ("sentence", "seconds", "attention", "WER", "heard"):
+            table.add_column(col)
+        wers = []
+        for seed in seeds:
+            for i, sentence in enumerate(sentences):
+                wav_path = out_dir / f"{kind}_{i}.wav" if seed == 0 else out_dir / "seeds.wav"
+                score, row = score_sentence(loaded, sentence, wav_path, seed)
+                wers.append(score)
+                if seed == 0:
+                    table.add_row(sentence[:40], *row)
+        (out_dir / "seeds.wav").unlink(missing_ok=True)
+        console.print(table)
+        means[kind] = (float(np.mean(wers)), len(sentences))
 
     mel = MelSpectrogram(audio)
     vocoder = GriffinLim(audio)
@@ -115,7 +122,10 @@ def main() -> int:
         resynth = vocoder(recording_mel(item.audio_path, audio.sampling_rate, mel)[0])
         ceiling.append(word_error_rate(item.text, listen(resynth, audio.sampling_rate)))
     forced = teacher_forced_wers(loaded, corpus, args.teacher_forced, mel, vocoder)
-    line = f"mean WER: model {np.mean(model_wers):.2f} on {len(model_wers)} {kind} sentences"
+    per_seed = f" x {len(seeds)} prenet-dropout seeds" if len(seeds) > 1 else ""
+    line = "mean WER: " + ", ".join(
+        f"model {wer:.2f} on {n} {kind} sentences{per_seed}" for kind, (wer, n) in means.items()
+    )
     if ceiling:
         line += (
             f"; ceiling (recordings through the same vocoder) {np.mean(ceiling):.2f} on "
@@ -125,6 +135,24 @@ def main() -> int:
         line += f"; teacher-forced {np.mean(forced):.2f} on {len(forced)} corpus items"
     console.print(line)
     return 0
+
+
+def score_sentence(
+    loaded: LoadedModel, sentence: str, wav_path: Path, seed: int
+) -> tuple[float, tuple[str, str, str, str]]:
+    """Word error rate of one synthesized sentence, and its table row (seconds, attention,
+    WER, heard). Prenet dropout stays on at inference, so the seed changes what is said."""
+    try:
+        result = synthesize(loaded, sentence, wav_path, seed=seed)
+    except SynthesisError as exc:
+        return 1.0, ("-", "-", "1.00", f"[red]{exc}[/red]")
+    if result.wav_path is None:
+        return 1.0, ("-", f"{result.attention_score:.2f}", "1.00", "no stop")
+    wav, sr = sf.read(result.wav_path, dtype="float32")
+    hyp = listen(wav, sr)
+    score = word_error_rate(sentence, hyp)
+    row = (f"{len(wav) / sr:.2f}", f"{result.attention_score:.2f}", f"{score:.2f}")
+    return score, (*row, " ".join(hyp)[:60])
 
 
 def recording_mel(path: Path, rate: int, mel: MelSpectrogram) -> torch.Tensor:

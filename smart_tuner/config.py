@@ -342,6 +342,14 @@ class TrainingConfig(Section):
         description="The entropy term starts once validation diagonality reaches this: "
         "sharpen an alignment that is already diagonal, never freeze one that is not.",
     )
+    attention_entropy_release_score: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="The entropy term stops once smoothed validation attention_score has "
+        "reached this (0: it stays on): it buys a fast alignment, but a one-hot attention "
+        "kept on for the whole run made less intelligible speech.",
+    )
     mel_l1_weight: float = Field(
         1.0,
         ge=0.0,

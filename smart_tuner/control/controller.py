@@ -157,7 +157,7 @@ class TrainingController(ProgressAnalysis):
         """Weight of the attention-entropy loss term for the next training steps: the
         configured one, held at 0 until the attention is diagonal (see `_maybe_sharpen`)."""
         t, s = self.config.training, self._s
-        if s.sharpen_failed:
+        if s.sharpen_failed or s.sharpen_released_at is not None:
             return 0.0
         if t.attention_entropy_min_diagonality <= 0.0:
             return t.attention_entropy_weight
@@ -982,16 +982,19 @@ class TrainingController(ProgressAnalysis):
         """
         s, t = self._s, self.config.training
         gate = t.attention_entropy_min_diagonality
+        if s.sharpen_released_at is not None:
+            return
         if s.sharpen_since is not None and not s.sharpen_failed:
             self._check_sharpening(epoch, gate, now)
+            if not s.sharpen_failed:
+                self._maybe_release(epoch, gate, now)
+                return
         if t.attention_entropy_weight <= 0.0 or gate <= 0.0:
             return
         if s.sharpen_failed:
             if not self._may_sharpen_again(epoch, gate):
                 return
             s.sharpen_failed = False
-        elif s.sharpen_since is not None:
-            return
         else:
             # The smoothed value: one lucky epoch at 0.89 between 0.55 and 0.67 switched the
             # term on too early in a demo run, and it locked into a one-symbol-per-step clock.
@@ -1025,6 +1028,32 @@ class TrainingController(ProgressAnalysis):
                     "attention_score": m.attention,
                     "try": s.sharpen_tries,
                 },
+            )
+        )
+
+    def _maybe_release(self, epoch: int, gate: float, now: EpochContext) -> None:
+        """Switch the entropy term off once the attention is sharp and still diagonal.
+
+        The term is a means to an alignment, not a goal: a one-hot attention reads one
+        symbol per step, where a little spread lets a frame hear its neighbours."""
+        s, t = self._s, self.config.training
+        release = t.attention_entropy_release_score
+        if release <= 0.0 or s.sharpen_since is None:
+            return
+        if epoch - s.sharpen_since < MIN_EPOCHS_BEFORE_SHARPENING:
+            return
+        if s.att_ema is None or s.att_ema < release:
+            return
+        if s.diag_ema is None or s.diag_ema < gate:
+            return
+        s.sharpen_released_at = epoch
+        now.info.append(
+            Decision(
+                Action.RELEASE_ATTENTION,
+                f"attention is sharp (smoothed attention_score {s.att_ema:.2f} >= {release:g}) "
+                f"and diagonal (smoothed diagonality {s.diag_ema:.2f}): attention-entropy "
+                f"loss off, its work done since epoch {s.sharpen_since}",
+                {"attention_score": s.att_ema, "since": s.sharpen_since},
             )
         )
 
@@ -1090,6 +1119,7 @@ class TrainingController(ProgressAnalysis):
         s.last_lr_change = epoch
         s.aligned_once = s.diag_formed = s.deadline_done = False
         s.aligned_at = s.sharpen_since = s.sharpen_checkpoint = s.sharpen_undone_at = None
+        s.sharpen_released_at = None
         s.sharpen_failed = False
         s.sharpen_tries = 0
         s.gate_ema = s.gate_best = None

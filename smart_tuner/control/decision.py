@@ -10,8 +10,8 @@ from typing import Any
 class Action(StrEnum):
     """One thing the loop must do (or, for the informational ones, only log).
 
-    Informational: CONTINUE, REPORT, PHASE, REPLAN, SHARPEN_ATTENTION. Everything else
-    changes the run.
+    Informational: CONTINUE, REPORT, PHASE, REPLAN, SHARPEN_ATTENTION, RELEASE_ATTENTION.
+    Everything else changes the run.
     """
 
     CONTINUE = "continue"
@@ -28,6 +28,7 @@ class Action(StrEnum):
     PHASE = "phase"  # params: phase, previous
     REPLAN = "replan"  # params: effective_epochs, previous (budget re-planning)
     SHARPEN_ATTENTION = "sharpen_attention"  # params: weight, diagonality, attention_score
+    RELEASE_ATTENTION = "release_attention"  # params: attention_score, since: entropy term off
 
 
 STOP_REASONS = frozenset(
@@ -35,7 +36,14 @@ STOP_REASONS = frozenset(
 )
 # The loop only logs these: it reads the LR and the entropy weight from the controller.
 INFORMATIONAL = frozenset(
-    {Action.CONTINUE, Action.REPORT, Action.PHASE, Action.REPLAN, Action.SHARPEN_ATTENTION}
+    {
+        Action.CONTINUE,
+        Action.REPORT,
+        Action.PHASE,
+        Action.REPLAN,
+        Action.SHARPEN_ATTENTION,
+        Action.RELEASE_ATTENTION,
+    }
 )
 
 

@@ -145,6 +145,7 @@ class ControllerState:
     sharpen_failed: bool = False  # it made a clock: switched off until the retry
     sharpen_tries: int = 0  # times it was switched on in this attempt
     sharpen_undone_at: int | None = None  # epoch of the rollback that undid it
+    sharpen_released_at: int | None = None  # epoch it was switched off, its work done
     diag_formed: bool = False
     collapse_epochs: int = 0
     deadline_done: bool = False

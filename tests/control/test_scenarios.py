@@ -531,6 +531,7 @@ def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a
         {
             "training.attention_entropy_weight": 0.1,
             "training.attention_entropy_min_diagonality": 0.85,
+            "training.attention_entropy_release_score": 0.0,  # see the release tests
         },
     )
     curve = Curve(plan=200, align_at=30)
@@ -655,13 +656,21 @@ def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
         diag = 0.95 if epoch % 7 else 0.6  # an occasional bad epoch is noise
         actions += [d.action for d in controller.observe(_record(epoch, diag, score, 2.0), epoch)]
     assert Action.SHARPEN_ATTENTION in actions and Action.ROLLBACK not in actions
-    assert controller.attention_entropy_weight() == 0.1
+    # sharp and diagonal: its work done, the term is switched off rather than undone
+    assert Action.RELEASE_ATTENTION in actions
+    assert controller.attention_entropy_weight() == 0.0
 
 
 def _sharpening_run(
-    diags: list[float], scores: list[float]
+    diags: list[float], scores: list[float], release: float = 0.8
 ) -> tuple[TrainingController, list[tuple[int, Any]]]:
-    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    config = load_config(
+        None,
+        {
+            "training.attention_entropy_weight": 0.1,
+            "training.attention_entropy_release_score": release,
+        },
+    )
     controller = TrainingController(config, plan_for(200))
     decisions: list[tuple[int, Any]] = []
     for epoch, (diag, score) in enumerate(zip(diags, scores, strict=True), start=1):
@@ -717,3 +726,47 @@ def test_no_retry_while_the_diagonal_is_only_as_good_as_when_the_clock_formed():
     controller, decisions = _sharpening_run(diags, scores)
     assert len([d for _, d in decisions if d.action is Action.SHARPEN_ATTENTION]) == 1
     assert controller.attention_entropy_weight() == 0.0
+
+
+def test_sharp_and_diagonal_attention_releases_the_entropy_term_for_good():
+    diags = [0.9] * 12 + [0.97] * 30
+    scores = [0.2] * 12 + [0.3] * 3 + [0.9] * 27
+    controller, decisions = _sharpening_run(diags, scores, release=0.8)
+    (on,) = [e for e, d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    (released, decision), *more = [
+        (e, d) for e, d in decisions if d.action is Action.RELEASE_ATTENTION
+    ]
+    assert not more
+    assert on < released
+    # smoothed: the raw score jumped to 0.9 at epoch 16, its average passes 0.8 later
+    assert released > 16
+    assert decision.params["attention_score"] >= 0.8 and decision.params["since"] == on
+    assert controller.attention_entropy_weight() == 0.0
+    assert not [d for _, d in decisions if d.action is Action.ROLLBACK]
+    resumed = TrainingController(controller.config, plan_for(200))
+    resumed.load_state_dict(controller.state_dict())
+    assert resumed.attention_entropy_weight() == 0.0
+
+
+def test_without_a_release_score_the_entropy_term_stays_on():
+    diags = [0.9] * 12 + [0.97] * 30
+    scores = [0.2] * 12 + [0.9] * 30
+    controller, decisions = _sharpening_run(diags, scores, release=0.0)
+    assert not [d for _, d in decisions if d.action is Action.RELEASE_ATTENTION]
+    assert controller.attention_entropy_weight() == 0.1
+
+
+def test_a_sharp_clock_is_rolled_back_not_released():
+    diags = [0.9] * 12 + [0.3] * 10
+    scores = [0.15] * 12 + [0.99] * 10
+    controller, decisions = _sharpening_run(diags, scores, release=0.8)
+    assert not [d for _, d in decisions if d.action is Action.RELEASE_ATTENTION]
+    assert [d for _, d in decisions if d.action is Action.ROLLBACK]
+
+
+def test_sharp_attention_that_wanders_off_the_diagonal_keeps_the_term():
+    diags = [0.9] * 12 + [0.75] * 20
+    scores = [0.2] * 12 + [0.9] * 20
+    controller, decisions = _sharpening_run(diags, scores, release=0.8)
+    assert not [d for _, d in decisions if d.action is Action.RELEASE_ATTENTION]
+    assert controller.attention_entropy_weight() == 0.1

@@ -531,7 +531,6 @@ def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a
         {
             "training.attention_entropy_weight": 0.1,
             "training.attention_entropy_min_diagonality": 0.85,
-            "training.attention_entropy_release_score": 0.0,  # see the release tests
         },
     )
     curve = Curve(plan=200, align_at=30)
@@ -648,7 +647,13 @@ def test_sharpening_that_makes_a_clock_is_undone_by_rolling_back_to_the_model_be
 
 
 def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
-    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    config = load_config(
+        None,
+        {
+            "training.attention_entropy_weight": 0.1,
+            "training.attention_entropy_release_score": 0.8,
+        },
+    )
     controller = TrainingController(config, plan_for(200))
     actions = []
     for epoch in range(1, 40):
@@ -748,11 +753,17 @@ def test_sharp_and_diagonal_attention_releases_the_entropy_term_for_good():
     assert resumed.attention_entropy_weight() == 0.0
 
 
-def test_without_a_release_score_the_entropy_term_stays_on():
-    diags = [0.9] * 12 + [0.97] * 30
-    scores = [0.2] * 12 + [0.9] * 30
-    controller, decisions = _sharpening_run(diags, scores, release=0.0)
-    assert not [d for _, d in decisions if d.action is Action.RELEASE_ATTENTION]
+def test_by_default_the_entropy_term_stays_on_once_sharp():
+    """Released at 0.8 on the demo, the speech was no clearer (within the runs' spread) and
+    the score settled at 0.70-0.75, close to the 0.7 the demo has to show."""
+    config = load_config(None, {"training.attention_entropy_weight": 0.1})
+    controller = TrainingController(config, plan_for(200))
+    decisions = []
+    for epoch in range(1, 43):
+        record = _record(epoch, 0.9 if epoch <= 12 else 0.97, 0.2 if epoch <= 12 else 0.9, 2.0)
+        decisions += controller.observe(record, epoch * 10.0)
+    assert [d for d in decisions if d.action is Action.SHARPEN_ATTENTION]
+    assert not [d for d in decisions if d.action is Action.RELEASE_ATTENTION]
     assert controller.attention_entropy_weight() == 0.1
 
 

@@ -111,7 +111,8 @@ def main() -> int:
                 wers.append(score)
                 if seed == 0:
                     table.add_row(sentence[:40], *row)
-        (out_dir / "seeds.wav").unlink(missing_ok=True)
+        for scratch in ("seeds.wav", "seeds.alignment.png", "seeds.mel.png"):
+            (out_dir / scratch).unlink(missing_ok=True)
         console.print(table)
         means[kind] = (float(np.mean(wers)), len(sentences))
 

@@ -84,6 +84,19 @@ class RunFinished(Event):
 Listener = Callable[[Event], None]
 
 
+class StopRun(Exception):  # noqa: N818 - a request, not an error
+    """Raised by a listener (a search's pruner, a user hook) on `EpochEnded` to end the run.
+
+    The loop saves the epoch's checkpoint and finishes normally with `stop_reason`; every other
+    exception from a listener only disables that listener.
+    """
+
+    def __init__(self, reason: str, stop_reason: str = "pruned") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stop_reason = stop_reason
+
+
 class EventBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
@@ -98,6 +111,8 @@ class EventBus:
                 continue
             try:
                 listener(event)
+            except StopRun:
+                raise
             except Exception as exc:  # a tracker must never stop training
                 self._broken.add(index)
                 name = getattr(listener, "__name__", type(listener).__name__)

@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,10 @@ from smart_tuner.events import (
     EpochEnded,
     EventBus,
     JsonlWriter,
+    Listener,
     RunFinished,
     RunStarted,
+    StopRun,
     read_records,
 )
 from smart_tuner.model import Tacotron2, Tacotron2Loss, guided_attention_weight
@@ -636,7 +639,13 @@ class Trainer:
                     self.save(is_best)
                     if controller.last_good_epoch == self.epoch:
                         shutil.copy2(self.last_path, self.good_path)
-                    self.bus.emit(EpochEnded(self.epoch, record))
+                    try:
+                        self.bus.emit(EpochEnded(self.epoch, record))
+                    except StopRun as request:
+                        self._print_epoch(record, is_best)
+                        self.stop_reason = request.stop_reason
+                        self.console.print(f"[cyan]stopped by a listener[/cyan]: {request.reason}")
+                        break
                     self._save_pictures(sample, record)
                     self._print_epoch(record, is_best)
                     self._maybe_audio_sample()
@@ -795,15 +804,20 @@ def train(
     run_params: dict[str, Any] | None = None,
     parent_run_id: str | None = None,
     nested_name: str | None = None,
+    listeners: Sequence[Listener] = (),
 ) -> dict[str, Any]:
     """Train one run folder until the plan, the budget or the user stops it.
 
     `track` attaches the trackers (MLflow, TensorBoard, log file, history DB) to the run's
     event stream; `run_params` (e.g. the dataset profile) travel with the RunStarted event.
+    `listeners` join the same stream (a search reports to Optuna through one); a listener that
+    raises `StopRun` on `EpochEnded` ends the run after that epoch with its stop reason.
     """
     trainer = Trainer(
         config, dataset, run_dir, resume=resume, warm_start_path=warm_start_path, console=console
     )
+    for listener in listeners:
+        trainer.bus.subscribe(listener)
     if track:
         from smart_tuner.track import attach_trackers
 

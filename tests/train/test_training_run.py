@@ -196,3 +196,23 @@ def test_periodic_audio_samples_leave_the_training_unchanged(corpus, cache_dir, 
     b = read_records(spoken_dir / "metrics.jsonl")
     assert [r["train_loss"] for r in b] == pytest.approx([r["train_loss"] for r in a], rel=1e-6)
     assert spoken["best_val_loss"] == pytest.approx(quiet["best_val_loss"], rel=1e-6)
+
+
+def test_a_listener_can_end_the_run_after_an_epoch(corpus, cache_dir, tmp_path):
+    from smart_tuner.events import EpochEnded, StopRun
+
+    seen: list[int] = []
+
+    def pruner(event):
+        if isinstance(event, EpochEnded):
+            seen.append(event.epoch)
+            if event.epoch == 2:
+                raise StopRun("trial pruned at epoch 2")
+
+    run = tmp_path / "run"
+    summary = train(tiny_config(cache_dir, epochs=5), corpus, run, listeners=[pruner])
+    assert seen == [1, 2]
+    assert summary["epochs_run"] == 2
+    assert summary["stop_reason"] == "pruned"
+    assert [r["epoch"] for r in read_records(run / "metrics.jsonl")] == [1, 2]
+    assert (run / "checkpoints" / "last.pt").is_file()

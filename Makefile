@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format corpus clean
+.PHONY: install system demo test lint format corpus clean
 
 install: $(VENV)/.installed
 
@@ -16,7 +16,11 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/smart-tuner demo $(ARGS)
 
-test: install
+# Debian packages the tests use (PostgreSQL, Chromium, ...): .ci/apt-packages.txt
+system:
+	bash scripts/install_system_packages.sh
+
+test: install system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -30,23 +30,82 @@ class EpochRange(Section):
     max: int = Field(5000, ge=1)
     default: int = Field(2000, ge=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> EpochRange:
+        if not self.min <= self.default <= self.max:
+            raise ValueError(
+                f"needs min <= default <= max, got {self.min} / {self.default} / {self.max}"
+            )
+        return self
+
 
 class FloatRange(Section):
     min: float
     max: float
     log: bool = False
 
+    @model_validator(mode="after")
+    def _possible(self) -> FloatRange:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        if self.log and self.min <= 0:
+            raise ValueError(f"a log range needs min > 0, got {self.min:g}")
+        return self
+
 
 class IntChoices(Section):
-    choices: list[int]
+    choices: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _positive(self) -> IntChoices:
+        if any(c < 1 for c in self.choices):
+            raise ValueError(f"choices must be positive integers, got {self.choices}")
+        return self
 
 
 class SearchSpace(Section):
+    """What `optimize` searches (the user's schema); a `null` entry is not searched."""
+
     epochs: EpochRange = EpochRange()
     learning_rate: FloatRange = FloatRange(min=1e-4, max=2e-3, log=True)
     batch_size: IntChoices = IntChoices(choices=[8, 16, 32])
-    guided_attention_weight: FloatRange = FloatRange(min=1.0, max=20.0, log=True)
-    p_attention_dropout: FloatRange = FloatRange(min=0.0, max=0.2)
+    guided_attention_weight: FloatRange | None = FloatRange(min=1.0, max=20.0, log=True)
+    p_attention_dropout: FloatRange | None = FloatRange(min=0.0, max=0.2)
+    p_decoder_dropout: FloatRange | None = FloatRange(min=0.0, max=0.2)
+    weight_decay: FloatRange | None = FloatRange(min=1e-8, max=1e-4, log=True)
+    grad_clip_thresh: FloatRange | None = FloatRange(min=0.5, max=5.0, log=True)
+    n_frames_per_step: IntChoices | None = IntChoices(choices=[2, 3])
+
+
+class SearchSettings(Section):
+    """How `optimize` runs its trials (the space itself is `hyperparameter_search_space`)."""
+
+    trial_epochs: int = Field(
+        30, ge=1, description="Each trial's scaled-down budget; the schedule is scaled to it."
+    )
+    trial_max_minutes: float | None = Field(None, gt=0.0, description="Wall budget per trial.")
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruning: Literal["tts", "loss_only", "none"] = Field(
+        "tts", description="tts: no loss pruning before the grace point, attention check."
+    )
+    alignment_grace_epochs: int = Field(
+        10, ge=1, description="No pruning on loss before this epoch; attention must form by it."
+    )
+    min_attention_score: float = Field(
+        0.3, ge=0.0, le=1.0, description="attention_score a trial needs at the grace point."
+    )
+    divergence_factor: float = Field(
+        3.0, gt=1.0, description="Diverged: val_loss this many times above its best so far."
+    )
+    heartbeat_seconds: int = Field(30, ge=1, description="A running trial's heartbeat.")
+    stale_after_seconds: int = Field(
+        120, ge=1, description="No heartbeat this long: the trial is failed and retried."
+    )
+    max_retries: int = Field(2, ge=0, description="Retries of a trial whose worker died.")
+    warm_start_trials: int = Field(
+        2, ge=0, description="Best parameters of similar past studies enqueued first."
+    )
+    seed: int | None = None
 
 
 class PhaseThresholds(Section):
@@ -551,6 +610,7 @@ class AnalysisConfig(Section):
 
 class Config(Section):
     hyperparameter_search_space: SearchSpace = SearchSpace()
+    search: SearchSettings = SearchSettings()
     early_stopping: EarlyStopping = EarlyStopping()
     overfitting_detection: OverfittingDetection = OverfittingDetection()
     adaptive_learning: AdaptiveLearning = AdaptiveLearning()

@@ -10,12 +10,114 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("smart_tuner")
+
+
+class StopReason(StrEnum):
+    """Why a run ended: the one list the loop, controller, trackers, history and replay use."""
+
+    # decided by the controller
+    CONVERGED = "converged"
+    OVERFITTING = "overfitting"
+    NO_IMPROVEMENT = "no_improvement"
+    BUDGET = "budget"
+    EPOCHS_COMPLETED = "epochs_completed"
+    DIVERGED = "diverged"
+    # decided outside it
+    INTERRUPTED = "interrupted"  # Ctrl-C: a mid-epoch checkpoint, continue with --resume
+    PRUNED = "pruned"  # a listener raised StopRun (a search's pruner)
+    NOT_STARTED = "not_started"  # the run folder exists but no epoch ran
+
+    @property
+    def quality(self) -> bool:
+        """The model itself said stop (not the plan, the clock or the user)."""
+        return self in QUALITY_STOPS
+
+
+CONTROLLER_STOPS = frozenset(
+    {
+        StopReason.CONVERGED,
+        StopReason.OVERFITTING,
+        StopReason.NO_IMPROVEMENT,
+        StopReason.BUDGET,
+        StopReason.EPOCHS_COMPLETED,
+        StopReason.DIVERGED,
+    }
+)
+QUALITY_STOPS = frozenset({StopReason.CONVERGED, StopReason.OVERFITTING, StopReason.NO_IMPROVEMENT})
+
+
+@dataclass
+class EpochRecord:
+    """One epoch's numbers as the loop measures them (metrics.jsonl keys); None = not measured.
+
+    The controller, replay, trackers and history read these names; a record read back from an
+    older or hand-made metrics.jsonl may lack any of them, and unknown keys are kept in `extra`.
+    """
+
+    epoch: int
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_mel_loss: float | None = None
+    val_postnet_loss: float | None = None
+    val_gate_loss: float | None = None
+    attention_score: float | None = None
+    diagonality: float | None = None
+    gate_accuracy: float | None = None
+    gate_premature_rate: float | None = None
+    grad_norm: float | None = None
+    grad_norm_max: float | None = None
+    nonfinite_steps: float | None = None
+    oom_steps: float | None = None
+    lr: float | None = None
+    guided_attention_weight: float | None = None
+    attention_entropy_weight: float | None = None
+    batch_size: float | None = None
+    frames_per_second: float | None = None
+    train_seconds: float | None = None
+    step: float | None = None
+    epoch_seconds: float | None = None
+    elapsed_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> EpochRecord:
+        """Tolerant: a missing or non-numeric value becomes None (NaN/Inf are kept)."""
+        known = {f.name for f in fields(cls)} - {"epoch", "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in known:
+                values[key] = _number(value)
+            elif key not in ("epoch", "event"):
+                extra[key] = value
+        return cls(epoch=int(data["epoch"]), extra=extra, **values)
+
+    def metrics(self) -> dict[str, Any]:
+        """The measured values by name (what `EpochEnded.metrics` carries)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.pop("epoch")
+        out.pop("extra")
+        return {**{k: v for k, v in out.items() if v is not None}, **self.extra}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, **self.metrics()}
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number
 
 
 @dataclass
@@ -46,6 +148,10 @@ class EpochEnded(Event):
 
     def to_record(self) -> dict[str, Any]:
         return {"event": self.kind, "epoch": self.epoch, **self.metrics}
+
+    @property
+    def record(self) -> EpochRecord:
+        return EpochRecord.from_mapping({"epoch": self.epoch, **self.metrics})
 
 
 @dataclass
@@ -91,7 +197,7 @@ class StopRun(Exception):  # noqa: N818 - a request, not an error
     exception from a listener only disables that listener.
     """
 
-    def __init__(self, reason: str, stop_reason: str = "pruned") -> None:
+    def __init__(self, reason: str, stop_reason: str = StopReason.PRUNED) -> None:
         super().__init__(reason)
         self.reason = reason
         self.stop_reason = stop_reason

@@ -1,84 +1,41 @@
-"""Progress analysis (S15) and the learning-curve forecast (S25), for TrainingController.
+"""Progress analysis (S15) and the learning-curve forecast (S25): a reporter over a read-only
+view of the controller.
 
-A mixin: it reads the controller's state and rules (the same ones that decide), so a report
-never contradicts a decision. Every `horizon.report_interval` epochs, at the forecast epoch and
-at the stop, it fits the validation curve, predicts when early stopping will end the run and at
-what loss, rates the over-fitting risk, and writes the recommendation.
+It asks the same questions of the run (`View`) that the rules ask, so a report never
+contradicts a decision. Every `horizon.report_interval` epochs, at the forecast epoch and at the
+stop, it fits the validation curve, predicts when early stopping will end the run and at what
+loss, rates the over-fitting risk, and writes the recommendation. It changes nothing: the
+controller stores the report and the forecast.
 """
 
 from __future__ import annotations
 
-import bisect
-
 import numpy as np
 
-from smart_tuner.config import Config
 from smart_tuner.control.curve import MIN_POINTS, first_flat_epoch, fit_learning_curve
-from smart_tuner.control.decision import Action, Decision
-from smart_tuner.control.plan import PHASES, Horizon, TrainingPlan
-from smart_tuner.control.progress import ProgressReport, format_progress
-from smart_tuner.control.state import ControllerState, EpochContext, Prediction
+from smart_tuner.control.plan import PHASES
+from smart_tuner.control.progress import ProgressReport
+from smart_tuner.control.state import EpochContext, Prediction
+from smart_tuner.control.view import View
 
 
-class ProgressAnalysis:
-    """Mixin for TrainingController: `_maybe_report` adds a REPORT decision when one is due."""
+class ProgressReporter:
+    """`due` says when a report is wanted; `analyse` writes it (and the forecast)."""
 
-    # What it needs from its host, TrainingController:
-    config: Config
-    plan: TrainingPlan
-    _s: ControllerState
+    def __init__(self, view: View) -> None:
+        self.view = view
 
-    @property
-    def horizon(self) -> Horizon:
-        raise NotImplementedError
-
-    def _val_gap(self) -> tuple[float, bool]:
-        raise NotImplementedError
-
-    def _waiting_for_alignment(self) -> bool:
-        raise NotImplementedError
-
-    def _alignment_deadline(self) -> int:
-        raise NotImplementedError
-
-    def _patience_start(self) -> int:
-        raise NotImplementedError
-
-    def _restart_fits(self, epoch: int, phase: str) -> bool:
-        raise NotImplementedError
-
-    def _can_restart(self, epoch: int) -> bool:
-        raise NotImplementedError
-
-    def _maybe_report(self, epoch: int, now: EpochContext) -> None:
-        s, h = self._s, self.horizon
+    def due(self, epoch: int, now: EpochContext) -> bool:
+        s, h = self.view.state, self.view.horizon
         due = now.stop is not None or epoch % h.report_interval == 0
         if not due and s.first_prediction is None and epoch - s.attempt_start == h.prediction_after:
-            due = len(self._curve_points()[0]) >= MIN_POINTS  # S25: the forecast, on time
-        if not due:
-            return
-        report = self._analyse(epoch, now)
-        data = report.to_dict()
-        s.reports.append(data)
-        now.report = Decision(
-            Action.REPORT,
-            report.headline(),
-            {"report": dict(data), "text": format_progress(report)},
-        )
-
-    def _curve_points(self, last: int | None = None) -> tuple[list[float], list[float]]:
-        """The validation history the curve is fitted to (after `fit_start`), or its tail."""
-        s = self._s
-        first = bisect.bisect_right(s.history, s.fit_start, key=lambda item: item[0])
-        if last is not None:
-            first = max(first, len(s.history) - last)
-        points = s.history[first:]
-        return [e for e, _ in points], [v for _, v in points]
+            due = len(self.view.curve_points()[0]) >= MIN_POINTS  # S25: the forecast, on time
+        return due
 
     def _predict(self, epoch: int) -> Prediction | None:
         """S25: fit the curve so far; when would early stopping end the run, at what loss?"""
-        s, h = self._s, self.horizon
-        epochs, values = self._curve_points()
+        s, h = self.view.state, self.view.horizon
+        epochs, values = self.view.curve_points()
         fit = fit_learning_curve(epochs, values, origin=s.fit_start)
         if fit is None:
             return None
@@ -91,7 +48,7 @@ class ProgressAnalysis:
         if converge is None:
             stop = end
         else:
-            anchor = converge if converge > epoch else self._patience_start()
+            anchor = converge if converge > epoch else self.view.patience_start()
             phase = h.phase_at(anchor)
             stop = anchor + h.patience[phase]
             if self._restart_expected(anchor + h.plateau_patience, converge > epoch):
@@ -101,25 +58,25 @@ class ProgressAnalysis:
         return Prediction(fit, int(stop), final, converge)
 
     def _restart_expected(self, at: int, improving: bool) -> bool:
-        s, h = self._s, self.horizon
-        recovery = self.config.training_recovery
+        s, h = self.view.state, self.view.horizon
+        recovery = self.view.config.training_recovery
         return (
             recovery.enabled
             and recovery.problem_detection.loss_plateau.action == "lr_restart"
             and s.lr_restarts < recovery.max_restarts
             and (s.plateau_armed or improving)
-            and h.phase_at(at) not in ("fine_tuning", *s.lr_restart_phases)
-            and self._restart_fits(at, h.phase_at(at))
+            and h.phase_at(at) not in ("fine_tuning", *self.view.lr_restart_phases)
+            and self.view.restart_fits(at, h.phase_at(at))
         )
 
     def _risk(self, now: EpochContext) -> tuple[str, list[str]]:
         """S9: validation up while training falls (the decisive sign), plus three lesser ones."""
-        s = self._s
-        detection = self.config.overfitting_detection
+        s = self.view.state
+        detection = self.view.config.overfitting_detection
         if not detection.enabled:
             return "low", []
         threshold = detection.val_loss_increase_threshold
-        gap, falling = self._val_gap()
+        gap, falling = self.view.val_gap()
         reasons = []
         if falling and gap >= threshold / 2:
             reasons.append(f"val_loss {gap:.1%} above its minimum while train_loss falls")
@@ -145,7 +102,7 @@ class ProgressAnalysis:
                 and 1.0 - s.gate_ema > limit
             ):
                 reasons.append(f"gate accuracy fell to {s.gate_ema:.2f} (gate closing wrongly)")
-        ratio = self.config.adaptive_learning.batch_size_adaptation.decrease_threshold
+        ratio = self.view.config.adaptive_learning.batch_size_adaptation.decrease_threshold
         g, base = m.grad_norm, now.grad_base
         if (g is not None and base is not None and g > ratio * base) or s.skipped_step_epochs:
             reasons.append("unstable gradients")
@@ -153,19 +110,15 @@ class ProgressAnalysis:
             return "high", reasons
         return ("medium" if reasons else "low"), reasons
 
-    def _analyse(self, epoch: int, now: EpochContext) -> ProgressReport:
-        s, h = self._s, self.horizon
+    def analyse(self, epoch: int, now: EpochContext) -> tuple[ProgressReport, Prediction | None]:
+        s, h = self.view.state, self.view.horizon
         stop = now.stop.stop_reason if now.stop is not None else None
         prediction = None
         if epoch - s.attempt_start >= h.prediction_after:
             prediction = self._predict(epoch)
-        if prediction is not None:
-            s.latest_prediction = prediction.to_dict(epoch)
-            if s.first_prediction is None:
-                s.first_prediction = s.latest_prediction
         risk, reasons = self._risk(now)
-        waiting = self._waiting_for_alignment()
-        since = epoch - self._patience_start()
+        waiting = self.view.waiting_for_alignment()
+        since = epoch - self.view.patience_start()
         delta = h.min_improvement[s.phase]
         if waiting or s.val_ema is None:
             status = "not_converged"
@@ -184,7 +137,7 @@ class ProgressAnalysis:
             remaining = max(0, prediction.stop_epoch - epoch)
         report = ProgressReport(
             epoch=epoch,
-            planned_epochs=self.plan.max_epochs,
+            planned_epochs=self.view.plan.max_epochs,
             phase=s.phase,
             status=status,
             overfitting_risk=risk,
@@ -206,12 +159,12 @@ class ProgressAnalysis:
             stop_reason=stop,
         )
         report.recommendation = self._recommend(report, waiting)
-        return report
+        return report, prediction
 
     def _budget_note(
         self, epoch: int, now: EpochContext, prediction: Prediction | None
     ) -> str | None:
-        s, plan = self._s, self.plan
+        s, plan = self.view.state, self.view.plan
         if plan.max_minutes is None or not s.epoch_cost:
             return None
         left = max(0.0, plan.max_minutes * 60.0 - now.elapsed)
@@ -232,13 +185,13 @@ class ProgressAnalysis:
         return note
 
     def _recommend(self, r: ProgressReport, waiting: bool) -> str:
-        h = self.horizon
+        h = self.view.horizon
         best = (
             f"the best checkpoint (epoch {r.best_epoch}, val_loss {r.best_val_loss:.4g})"
             if r.best_val_loss is not None
             else "the last checkpoint"
         )
-        saved = max(0, self.plan.max_epochs - r.epoch)
+        saved = max(0, self.view.plan.max_epochs - r.epoch)
         if r.stop_reason == "converged":
             return f"The model has converged: use {best}; {saved} planned epochs saved."
         if r.stop_reason == "overfitting":
@@ -269,11 +222,11 @@ class ProgressAnalysis:
             )
             return f"Finished ({what}){more} Use {best}."
         if waiting:
-            deadline = self._alignment_deadline()
+            deadline = self.view.alignment_deadline()
             plan_b = (
                 f"; if it has not formed by epoch {deadline} the run restarts with stronger "
                 "guided attention"
-                if deadline > r.epoch and self._can_restart(deadline)
+                if deadline > r.epoch and self.view.can_restart(deadline)
                 else ""
             )
             att = f"{r.attention_score:.2f}" if r.attention_score is not None else "n/a"

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from smart_tuner.events import CONTROLLER_STOPS, StopReason
+
 
 class Action(StrEnum):
     """One thing the loop must do (or, for the informational ones, only log).
@@ -31,9 +33,7 @@ class Action(StrEnum):
     RELEASE_ATTENTION = "release_attention"  # params: attention_score, since: entropy term off
 
 
-STOP_REASONS = frozenset(
-    {"converged", "overfitting", "no_improvement", "budget", "epochs_completed", "diverged"}
-)
+STOP_REASONS = CONTROLLER_STOPS  # the StopReasons a STOP decision may carry
 # The loop only logs these: it reads the LR and the entropy weight from the controller.
 INFORMATIONAL = frozenset(
     {
@@ -56,8 +56,10 @@ class Decision:
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def stop_reason(self) -> str | None:
-        return self.params.get("stop_reason") if self.action is Action.STOP else None
+    def stop_reason(self) -> StopReason | None:
+        if self.action is not Action.STOP or self.params.get("stop_reason") is None:
+            return None
+        return StopReason(self.params["stop_reason"])
 
     @property
     def informational(self) -> bool:

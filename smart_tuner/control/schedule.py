@@ -1,6 +1,7 @@
 """The learning-rate shape (S12, S14): warm-up, cosine annealing, LR restarts.
 
-Pure functions of the epoch (fractional) and the horizon, so the schedule can be plotted,
+Also the guided-attention weight's per-step decay. Pure functions of the epoch (fractional)
+and the horizon, so the schedule can be plotted,
 tested and replayed without a model. Factors are relative to the attempt's base LR; reductions,
 batch scaling and clamps are applied by `TrainingController.learning_rate`.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from smart_tuner.config import GuidedAttentionConfig
 from smart_tuner.control.plan import Horizon
 
 
@@ -50,3 +52,10 @@ def schedule_factor(
         else:
             factor = cosine(t, start + warm, h.end, peak, decay_to)
     return factor
+
+
+def decayed_guidance(weight: float, steps: int, cfg: GuidedAttentionConfig) -> float:
+    """Guided-attention loss weight `steps` optimizer steps into an attempt: decays, but never
+    below min_weight. Strong guidance early makes alignment appear quickly; letting it fade
+    avoids forcing a strictly linear alignment on speech whose pace varies."""
+    return max(cfg.min_weight, weight * cfg.decay**steps)

@@ -1,7 +1,8 @@
 """What the controller remembers and reads, as plain data.
 
-`ControllerState` holds only JSON types, so `TrainingController.state_dict()` is just this
-dataclass as a dict and a resumed run continues exactly. The small helpers here turn a
+`ControllerState` holds the shared signals and counters, JSON types only; each rule keeps its
+own slice beside it (control/rules), and `TrainingController.state_dict()` is both as dicts, so
+a resumed run continues exactly. The small helpers here turn a
 metrics.jsonl record into numbers and smooth them.
 """
 
@@ -102,7 +103,7 @@ class EpochMetrics:
 
 @dataclass
 class ControllerState:
-    """Everything the controller remembers: plain JSON types only (see state_dict)."""
+    """The signals and counters every rule may read: plain JSON types only (see state_dict)."""
 
     last_epoch: int = 0
     last_step: float | None = None
@@ -130,7 +131,6 @@ class ControllerState:
     ref_epoch: int = 0
     patience_origin: int = 0
     plateau_armed: bool = True
-    lr_restart_phases: list[str] = field(default_factory=list)  # one LR restart per phase
     quiet_until: int = 0
     # over-fitting
     min_val_ema: float | None = None
@@ -140,15 +140,8 @@ class ControllerState:
     # attention
     aligned_once: bool = False
     aligned_at: float | None = None  # epoch the attention first formed in this attempt
-    sharpen_since: int | None = None  # epoch the attention-entropy term was switched on
-    sharpen_checkpoint: str | None = None  # the model kept just before it
-    sharpen_failed: bool = False  # it made a clock: switched off until the retry
-    sharpen_tries: int = 0  # times it was switched on in this attempt
-    sharpen_undone_at: int | None = None  # epoch of the rollback that undid it
-    sharpen_released_at: int | None = None  # epoch it was switched off, its work done
     diag_formed: bool = False
     collapse_epochs: int = 0
-    deadline_done: bool = False
     # gradients and non-finite steps
     grad_window: list[float] = field(default_factory=list)
     high_grad_epochs: int = 0
@@ -164,11 +157,8 @@ class ControllerState:
     restart_segment: list[float] | None = None  # [start, warmup, from_factor, peak_factor]
     rewarm: list[float] | None = None  # [start, warmup] after an optimizer reset
     last_lr_change: int | None = None
-    last_batch_change: int | None = None
-    last_batch_shrink: int | None = None
-    batch_ceiling: int | None = None  # largest batch size known to fit in memory
-    last_attention_reset: int | None = None
     guided_attention_factor: float = 1.0
+    guided_attention_start_step: float = 0.0  # its per-step decay restarts with each attempt
     # counters
     restarts: int = 0
     lr_restarts: int = 0

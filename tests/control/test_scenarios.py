@@ -548,7 +548,7 @@ def test_attention_is_sharpened_once_it_is_diagonal_not_before_and_again_after_a
     resumed = TrainingController(config, plan_for(200))
     resumed.load_state_dict(run.controller.state_dict())
     assert resumed.attention_entropy_weight() == 0.1
-    resumed._begin_attempt(epoch + 5, 1e-3)
+    resumed.levers.begin_attempt(epoch + 5, 1e-3)
     assert resumed.attention_entropy_weight() == 0.0
 
 
@@ -642,8 +642,9 @@ def test_sharpening_that_makes_a_clock_is_undone_by_rolling_back_to_the_model_be
     resumed = TrainingController(config, plan_for(200))
     resumed.load_state_dict(controller.state_dict())
     assert resumed.attention_entropy_weight() == 0.0
-    resumed._begin_attempt(30, 1e-3)
-    assert not resumed._s.sharpen_failed and resumed._s.sharpen_checkpoint is None
+    resumed.levers.begin_attempt(30, 1e-3)
+    sharpening = resumed.rule("sharpening").state
+    assert not sharpening.failed and sharpening.checkpoint is None
 
 
 def test_a_sharpened_attention_that_stays_diagonal_is_left_alone():
@@ -703,7 +704,7 @@ def test_after_a_clock_sharpening_is_tried_once_more_at_half_weight_on_a_clean_d
     assert "again" in second_d.reason
     # not at once: the smoothed diagonality has to climb back above 0.95 first
     assert second > rollback_epoch + controller.horizon.cooldown
-    assert controller._s.diag_ema is not None and controller._s.diag_ema >= 0.95
+    assert controller.shared_state.diag_ema is not None and controller.shared_state.diag_ema >= 0.95
     kept = [d.params["tag"] for e, d in decisions if d.action is Action.CHECKPOINT and e == second]
     assert kept == [f"before_sharpening_e{second:05d}"]
     assert controller.attention_entropy_weight() == pytest.approx(0.05)

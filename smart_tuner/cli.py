@@ -29,7 +29,6 @@ NOT_YET = {
     "optimize": "hyperparameter search",
     "auto": "the full automatic pipeline",
     "evaluate": "quality evaluation",
-    "report": "HTML reports",
 }
 
 
@@ -93,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = resolve_config(args, overrides)
     dataset = resolve_dataset(args.dataset, config)
     out = Path(args.out) if args.out else default_run_dir("train")
-    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume)
+    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume, save_to=out)
     train(
         config,
         dataset,
@@ -104,18 +103,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         track=not args.no_track,
         run_params=run_params,
     )
+    from smart_tuner.report.command import report_after_run
+
+    report_after_run(out, console)
     return 0
 
 
 def plan_epochs(
-    config: Config, dataset: Path, console: Console, resumed: bool = False
+    config: Config,
+    dataset: Path,
+    console: Console,
+    resumed: bool = False,
+    save_to: Path | None = None,
 ) -> tuple[Config, dict[str, Any]]:
-    """S6/S7: analyse and recommend epochs unless --epochs (or config) fixes them."""
+    """S6/S7: analyse and recommend epochs unless --epochs (or config) fixes them; `save_to`
+    (a run folder) keeps the analysis for the run's report."""
     from smart_tuner.analysis.report import format_summary
     from smart_tuner.pipeline import recommend_for
 
     rec = recommend_for(dataset, config, console)
     console.print(format_summary(rec.profile, rec.plan))
+    if save_to is not None:
+        from smart_tuner.report import save_analysis
+
+        save_analysis(save_to, rec, config)
     if config.training.epochs is not None or resumed:
         if config.training.epochs is not None:
             console.print(f"Epochs set by hand: {config.training.epochs} (S7).")
@@ -278,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(an)
     an.set_defaults(func=lambda args: analyze_command.run(args, console))
+
+    from smart_tuner.report import command as report_command
+
+    rep = sub.add_parser("report", help="one self-contained HTML page about a run")
+    report_command.add_arguments(rep)
+    rep.set_defaults(func=lambda args: report_command.run(args, console))
 
     rp = sub.add_parser("replay", help="what the controller decides on a recorded run")
     rp.add_argument("run_dir", help="a run folder (its metrics.jsonl is replayed)")

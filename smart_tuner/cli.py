@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,8 @@ from rich.console import Console
 
 from smart_tuner import __version__
 from smart_tuner.config import Config, ConfigError, load_config
+from smart_tuner.exit_codes import ExitCode
+from smart_tuner.run_lock import RunFolderLocked, RunLock
 
 console = Console(highlight=False)
 
@@ -47,10 +50,14 @@ def default_config_path(given: str | None) -> Path | None:
     return local if local.is_file() else None
 
 
-def resolve_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Config:
+def resolve_config(
+    args: argparse.Namespace, overrides: dict[str, Any], *, announce: bool = True
+) -> Config:
+    """The config file merged with the flags; `announce=False` keeps stdout machine-readable."""
     path = default_config_path(getattr(args, "config", None))
     config = load_config(path, overrides)
-    console.print(f"Config: {path or 'built-in defaults'}")
+    if announce:
+        console.print(f"Config: {path or 'built-in defaults'}")
     return config
 
 
@@ -92,8 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = resolve_config(args, overrides)
     dataset = resolve_dataset(args.dataset, config)
     out = Path(args.out) if args.out else default_run_dir("train")
+    RunLock(out).check()  # refuse a busy folder before the analysis, not after it
     config, run_params = plan_epochs(config, dataset, console, resumed=args.resume, save_to=out)
-    train(
+    summary = train(
         config,
         dataset,
         out,
@@ -106,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from smart_tuner.report.command import report_after_run
 
     report_after_run(out, console)
-    return 0
+    return ExitCode.INTERRUPTED if summary["stop_reason"] == "interrupted" else ExitCode.OK
 
 
 def plan_epochs(
@@ -119,6 +127,7 @@ def plan_epochs(
     """S6/S7: analyse and recommend epochs unless --epochs (or config) fixes them; `save_to`
     (a run folder) keeps the analysis for the run's report."""
     from smart_tuner.analysis.report import format_summary
+    from smart_tuner.data.hygiene import with_analysis_drops
     from smart_tuner.pipeline import recommend_for
 
     rec = recommend_for(dataset, config, console)
@@ -127,6 +136,12 @@ def plan_epochs(
         from smart_tuner.report import save_analysis
 
         save_analysis(save_to, rec, config)
+    config = with_analysis_drops(config, rec.profile.problems)
+    if config.data.analysis_drops:
+        console.print(
+            "Files the analysis gives a 'drop' verdict are left out of training, each listed "
+            "below with its reason (data.apply_analysis: false keeps them)."
+        )
     if config.training.epochs is not None or resumed:
         if config.training.epochs is not None:
             console.print(f"Epochs set by hand: {config.training.epochs} (S7).")
@@ -223,7 +238,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from smart_tuner.track._util import resolve_path
     from smart_tuner.track.history_command import print_history
 
-    config = resolve_config(args, {})
+    config = resolve_config(args, {}, announce=not args.json)
     return print_history(resolve_path(config.tracking.history.path), console, as_json=args.json)
 
 
@@ -247,9 +262,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_not_yet(args: argparse.Namespace) -> int:
     console.print(
         f"[yellow]`smart-tuner {args.command}` ({NOT_YET[args.command]}) is not available yet "
-        "in this version.[/yellow] Available now: demo, train, synthesize."
+        f"in this version.[/yellow] Available now: {args.available}."
     )
-    return 2
+    return ExitCode.BAD_INPUT
 
 
 # ---------------------------------------------------------------- parser
@@ -319,8 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0)
     syn.set_defaults(func=cmd_synthesize)
 
+    available = ", ".join(n for n in sub.choices if n not in NOT_YET)
     for name, what in NOT_YET.items():
-        p = sub.add_parser(name, help=f"{what} (not available yet)")
+        p = sub.add_parser(
+            name,
+            help=f"{what} (not available yet)",
+            description=f"{what}: not available in this version yet. Available now: {available}.",
+        )
         p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
         for flag, kind in (
             ("--trials", int),
@@ -332,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("--max-minutes", float),
         ):
             p.add_argument(flag, type=kind, help=argparse.SUPPRESS)
-        p.set_defaults(func=cmd_not_yet)
+        p.set_defaults(func=cmd_not_yet, available=available)
     return parser
 
 
@@ -347,13 +367,30 @@ def run_command(func: Any, args: argparse.Namespace) -> int:
         return int(func(args))
     except ConfigError as exc:
         console.print(f"[red]Configuration error[/red]\n{exc}")
-        return 2
+        return ExitCode.BAD_INPUT
     except (CorpusError, TrainingError, CheckpointError, SynthesisError, UserError) as exc:
         console.print(f"[red]Error:[/red] {exc}")
-        return 1
+        return ExitCode.BAD_INPUT
+    except RunFolderLocked as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        return ExitCode.FOLDER_IN_USE
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted.[/yellow]")
-        return 130
+        return ExitCode.INTERRUPTED
+    except OSError as exc:  # disk full, permissions, a vanished folder: say which file
+        console.print(f"[red]Error:[/red] {describe_os_error(exc)}")
+        return ExitCode.FAILED
+
+
+def describe_os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"the disk is full{where}: nothing was left half-written (checkpoints are replaced "
+            "atomically, the previous one is intact); free some space and run again "
+            "(--resume continues a training run)"
+        )
+    return f"{exc.strerror or exc}{where}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

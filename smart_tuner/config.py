@@ -6,6 +6,7 @@ typo fails loudly, naming the key's path and the closest valid name, instead of 
 
 from __future__ import annotations
 
+import copy
 import difflib
 from pathlib import Path
 from typing import Any, Literal
@@ -282,6 +283,16 @@ class DataConfig(Section):
         None, description="Mel cache folder; default $XDG_CACHE_HOME/smart_tuner/mels."
     )
     num_workers: int = Field(0, ge=0, le=64)
+    apply_analysis: bool = Field(
+        True,
+        description="train leaves out the files the dataset analysis gives a 'drop' verdict "
+        "(silent, heavily clipped, low sample rate, text/audio mismatch...), each listed.",
+    )
+    analysis_drops: dict[str, str] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="Filled by train from the analysis (id -> reason); never written out.",
+    )
 
 
 class ModelConfig(Section):
@@ -667,11 +678,23 @@ def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "model": model}
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+def config_from_dict(
+    raw: dict[str, Any], source: str = "config", *, relations: bool = False
+) -> Config:
+    """Validate a raw mapping; `relations` also checks how keys relate (config_checks.py) -
+    done for what the user gives, not for configs embedded in finished checkpoints."""
     try:
-        return Config.model_validate(apply_preset(raw))
+        config = Config.model_validate(apply_preset(raw))
     except ValidationError as exc:
         raise ConfigError(_explain(exc, source)) from None
+    if relations:
+        from smart_tuner.config_checks import broken_relations
+
+        broken = broken_relations(config)
+        if broken:
+            lines = "\n".join(f"  - {b}" for b in broken)
+            raise ConfigError(f"{source}: contradictory configuration\n{lines}")
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -697,6 +720,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{source}: the top level must be a mapping of sections")
         raw = loaded
+        if any(v is not None for v in (overrides or {}).values()):
+            # The file must be valid on its own: a flag overriding a bad value hides it today
+            # and the next run without the flag would fail (or a later reader trusts it).
+            try:
+                config_from_dict(copy.deepcopy(raw), source, relations=True)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{exc}\n(checked before the command-line flags are applied: the file "
+                    "itself must be valid even where a flag overrides a key)"
+                ) from None
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -705,7 +738,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return config_from_dict(raw, source)
+    return config_from_dict(raw, source, relations=True)
 
 
 def dump_config(config: Config) -> str:

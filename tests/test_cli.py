@@ -96,7 +96,7 @@ def test_config_typo_is_a_message_not_a_traceback(tmp_path, corpus, capsys):
 
 def test_missing_dataset_is_a_message(tmp_path, capsys):
     code = main(["train", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
-    assert code == 1
+    assert code == 2  # bad input
     assert "Error" in capsys.readouterr().out
 
 

@@ -62,6 +62,8 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise AudioError(f"{path}: audio file not found")
     if not path.is_file():
         raise AudioError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
     try:
         info = sf.info(str(path))
     except (sf.SoundFileError, RuntimeError, OSError, TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from smart_tuner.data.audio import AUDIO_EXTENSIONS, AudioError, audio_info
+from smart_tuner.data.text import normalize_text
 
 if TYPE_CHECKING:
     from smart_tuner.config import DataConfig
@@ -178,6 +179,17 @@ class _Collector:
         if not text.strip():
             self.skip(item, "empty text")
             return
+        if not _speakable(text):
+            self.skip(
+                item,
+                f"empty text after the text front-end: {_snippet(text)} holds no Latin or "
+                "Cyrillic letter and no digit",
+            )
+            return
+        dropped = self.cfg.analysis_drops.get(uid) if self.cfg is not None else None
+        if dropped:
+            self.skip(item, f"dropped by the analysis ({dropped}; data.apply_analysis)")
+            return
         if audio is None or not _inside(audio, self.root):
             self.skip(item, f"path leaves the dataset folder: {shown}")
             return
@@ -210,6 +222,12 @@ class _Collector:
         self.entries.append(Utterance(uid, audio, text.strip(), info.duration))
 
 
+def _speakable(text: str) -> bool:
+    """True when the front-end leaves at least one letter or digit to speak (emoji or CJK-only
+    text would otherwise train as a bare end-of-sentence symbol)."""
+    return any(ch.isalnum() for ch in normalize_text(text, "en", expand_numbers=False))
+
+
 def _ljspeech_audio(wavs: Path, uid: str) -> Path:
     """wavs/ID.wav, else wavs/ID.flac, else any wavs/ID.<known audio extension>.
 
@@ -233,30 +251,71 @@ def _ljspeech_audio(wavs: Path, uid: str) -> Path:
     return first
 
 
-def _load_ljspeech(root: Path, metadata: Path, data_cfg: DataConfig | None) -> Corpus:
+@dataclass(frozen=True)
+class _Layout:
+    """How one line of a layout reads: its columns and how the first one names the audio."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]  # what each allowed column holds; the first two are required
+
+    @property
+    def expected(self) -> str:
+        return f"'{self.columns[0]}|text'"
+
+    def too_many(self, n: int) -> str:
+        return (
+            f"malformed line: {n} columns, but a line of {self.title} has at most "
+            f"{len(self.columns)} ({'|'.join(self.columns)})"
+        )
+
+
+LJSPEECH = _Layout(LAYOUT_LJSPEECH, "LJSpeech metadata", ("id", "text", "normalized text"))
+# The third column of NVIDIA's multi-speaker lists (a speaker id) is accepted and ignored.
+FILELIST = _Layout(LAYOUT_FILELIST, "a filelist", ("path", "text", "speaker id"))
+
+
+def _columns(text: str) -> list[str]:
+    """The line's '|' columns; empty trailing columns ('id|text|') do not count."""
+    parts = text.rstrip("\r\n").split("|")
+    while len(parts) > 2 and not parts[-1].strip():
+        parts.pop()
+    return parts
+
+
+def _load(source: Path, root: Path, layout: _Layout, data_cfg: DataConfig | None) -> Corpus:
+    """One reader for both layouts; only how a line names its audio differs."""
     collector = _Collector(root, data_cfg)
-    wavs = root / "wavs"
-    name = metadata.name
-    for line in _read_lines(metadata):
-        where = f"{name}:{line.number}"
+    for line in _read_lines(source):
+        where = f"{source.name}:{line.number}"
         if line.text is None:
             collector.skip(where, line.error)
             continue
         if not line.text.strip():
             continue
-        parts = line.text.rstrip("\r\n").split("|")
+        parts = _columns(line.text)
         if len(parts) < 2:
             collector.skip(
                 f"{where} ({_snippet(line.text)})",
-                "malformed line: expected 'id|text' (no '|' found)",
+                f"malformed line: expected {layout.expected} (no '|' found)",
             )
             continue
-        uid = parts[0].strip()
-        text = parts[2] if len(parts) >= 3 and parts[2].strip() else parts[1]
-        audio = _ljspeech_audio(wavs, uid) if uid else None
-        shown = f"wavs/{uid}.wav" if audio is None else _shown(audio, root)
+        if len(parts) > len(layout.columns):
+            collector.skip(f"{where} ({_snippet(line.text)})", layout.too_many(len(parts)))
+            continue
+        key = parts[0].strip()
+        if layout is LJSPEECH:
+            text = parts[2] if len(parts) >= 3 and parts[2].strip() else parts[1]
+            audio = _ljspeech_audio(root / "wavs", key) if key else None
+            shown = f"wavs/{key}.wav" if audio is None else _shown(audio, root)
+            uid = key
+        else:
+            text = parts[1]
+            audio = (Path(key) if os.path.isabs(key) else root / key) if key else None
+            uid = Path(os.path.normpath(key)).as_posix() if key else ""
+            shown = key
         collector.add(where, uid, audio, text, shown)
-    return _finish(root, collector, LAYOUT_LJSPEECH, metadata)
+    return _finish(root, collector, layout.name, source)
 
 
 def _snippet(text: str, width: int = 40) -> str:
@@ -270,33 +329,6 @@ def _shown(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-
-def _load_filelist(filelist: Path, data_cfg: DataConfig | None) -> Corpus:
-    root = filelist.parent.resolve()
-    collector = _Collector(root, data_cfg)
-    name = filelist.name
-    for line in _read_lines(filelist):
-        where = f"{name}:{line.number}"
-        if line.text is None:
-            collector.skip(where, line.error)
-            continue
-        if not line.text.strip():
-            continue
-        parts = line.text.rstrip("\r\n").split("|")
-        if len(parts) < 2:
-            collector.skip(
-                f"{where} ({_snippet(line.text)})",
-                "malformed line: expected 'path|text' (no '|' found)",
-            )
-            continue
-        raw_path = parts[0].strip()
-        # Extra columns (e.g. a speaker id in NVIDIA's multi-speaker lists) are ignored.
-        text = parts[1]
-        audio = Path(raw_path) if os.path.isabs(raw_path) else root / raw_path
-        uid = Path(os.path.normpath(raw_path)).as_posix() if raw_path else ""
-        collector.add(where, uid, audio if raw_path else None, text, raw_path)
-    return _finish(root, collector, LAYOUT_FILELIST, filelist)
 
 
 def _finish(root: Path, collector: _Collector, layout: str, source: Path) -> Corpus:
@@ -365,13 +397,14 @@ def load_corpus(path: str | Path, data_cfg: DataConfig | None = None) -> Corpus:
         root = path.resolve()
         metadata = root / "metadata.csv"
         if metadata.is_file():
-            return _load_ljspeech(root, metadata, data_cfg)
-        return _load_filelist(_find_filelist(root), data_cfg)
+            return _load(metadata, root, LJSPEECH, data_cfg)
+        filelist = _find_filelist(root)
+        return _load(filelist, filelist.parent.resolve(), FILELIST, data_cfg)
     if path.name == "metadata.csv" and (path.parent / "wavs").is_dir():
         # metadata.csv passed directly: LJSpeech ids, not paths.
-        return _load_ljspeech(path.parent.resolve(), path.resolve(), data_cfg)
+        return _load(path.resolve(), path.parent.resolve(), LJSPEECH, data_cfg)
     if path.suffix.lower() in FILELIST_SUFFIXES:
-        return _load_filelist(path, data_cfg)
+        return _load(path, path.parent.resolve(), FILELIST, data_cfg)
     raise CorpusError(f"{path}: not a folder or a .txt/.csv filelist; {EXPECTED}")
 
 

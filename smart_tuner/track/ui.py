@@ -8,6 +8,7 @@ process group so that stopping it also stops its workers. Their output goes to
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -43,9 +44,40 @@ class Service:
     _log: IO[bytes] | None = field(default=None, repr=False)
 
 
+ALL_INTERFACES = ("0.0.0.0", "", "::")
+
+
 def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    """The address the service is really bound to (all interfaces said as such)."""
+    if host in ALL_INTERFACES:
+        return (
+            f"http://{socket.gethostname()}:{port}/ (bound to {host or '0.0.0.0'}, every "
+            f"interface; on this machine http://127.0.0.1:{port}/)"
+        )
+    shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str) -> str | None:
+    """Why a non-loopback address is risky, and how to protect it; None on loopback."""
+    if is_loopback(host):
+        return None
+    return (
+        f"tracking.ui.host is {host!r}, not a loopback address: the MLflow server and "
+        "TensorBoard have NO authentication, so anyone who can reach this machine's address "
+        "can read your runs, and through MLflow change or delete them. Prefer "
+        "host 127.0.0.1 and an SSH tunnel (ssh -L 5000:127.0.0.1:5000 you@this-machine), or "
+        "put them behind a reverse proxy with authentication and TLS, and firewall the ports."
+    )
 
 
 def ui_services(
@@ -193,6 +225,9 @@ def launch_ui(
     if db is not None and not db.exists():
         console.print(f"[yellow]No MLflow database yet at {db}: train a run first.[/yellow]")
     host = config.tracking.ui.host
+    warning = exposure_warning(host)
+    if warning:
+        console.print(f"[bold yellow]Warning:[/bold yellow] {warning}")
     started = start_services(services, console, host=host)
     if not started:
         return 1

@@ -813,19 +813,28 @@ def train(
     `listeners` join the same stream (a search reports to Optuna through one); a listener that
     raises `StopRun` on `EpochEnded` ends the run after that epoch with its stop reason.
     """
-    trainer = Trainer(
-        config, dataset, run_dir, resume=resume, warm_start_path=warm_start_path, console=console
-    )
-    for listener in listeners:
-        trainer.bus.subscribe(listener)
-    if track:
-        from smart_tuner.track import attach_trackers
+    from smart_tuner.run_lock import RunLock
 
-        attach_trackers(
-            trainer.bus,
-            trainer.run_dir,
-            trainer.config,
-            parent_run_id=parent_run_id,
-            nested_name=nested_name,
+    # One run per folder for the run's whole life (a second one stops with RunFolderLocked).
+    with RunLock(run_dir, command="train", notify=(console or Console()).print):
+        trainer = Trainer(
+            config,
+            dataset,
+            run_dir,
+            resume=resume,
+            warm_start_path=warm_start_path,
+            console=console,
         )
-    return trainer.run(run_params or {})
+        for listener in listeners:
+            trainer.bus.subscribe(listener)
+        if track:
+            from smart_tuner.track import attach_trackers
+
+            attach_trackers(
+                trainer.bus,
+                trainer.run_dir,
+                trainer.config,
+                parent_run_id=parent_run_id,
+                nested_name=nested_name,
+            )
+        return trainer.run(run_params or {})

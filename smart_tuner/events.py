@@ -122,9 +122,10 @@ def _number(value: Any) -> float | None:
 
 @dataclass
 class Event:
-    """Base class; `kind` names the event in metrics.jsonl."""
+    """Base class; `kind` names the event in metrics.jsonl (`persist = False`: not written)."""
 
     kind = "event"
+    persist = True
 
     def to_record(self) -> dict[str, Any]:
         return {"event": self.kind, **asdict(self)}
@@ -179,6 +180,34 @@ class ArtifactSaved(Event):
     epoch: int
     path: str
     artifact: str
+
+
+@dataclass
+class ValidationSampled(Event):
+    """The first validation utterance as the model saw it this epoch (numpy arrays), for the
+    pictures; too big for metrics.jsonl, so not written there."""
+
+    kind = "validation_sampled"
+    persist = False
+    epoch: int
+    alignment: Any  # [decoder steps, symbols]
+    target: Any  # mel [channels, frames]
+    predicted: Any
+    attention_score: float
+    diagonality: float
+
+
+@dataclass
+class QualityMeasured(Event):
+    """Free-running synthesis of held-out sentences scored during training (S16):
+    `mel_quality` (MCD-DTW, dB, lower is better) and `audio_naturalness` (DNSMOS P.808 MOS)."""
+
+    kind = "quality_measured"
+    epoch: int
+    metrics: dict[str, float]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"event": self.kind, "epoch": self.epoch, **self.metrics}
 
 
 @dataclass
@@ -239,6 +268,8 @@ class JsonlWriter:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
 
     def __call__(self, event: Event) -> None:
+        if not event.persist:
+            return
         self._file.write(json.dumps(event.to_record(), ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())

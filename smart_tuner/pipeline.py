@@ -32,9 +32,9 @@ def recommend_for(
 ) -> Recommendation:
     """Analyse the corpus and recommend epochs, corrected by similar past runs."""
     from smart_tuner.analysis import analyze_dataset
+    from smart_tuner.history_learning import profile_features_of, run_profile_params
     from smart_tuner.recommend import recommend
     from smart_tuner.track import epoch_correction
-    from smart_tuner.track.learning import profile_features_of, run_profile_params
 
     profile = analyze_dataset(dataset, config, console, workers=workers, use_cache=use_cache)
     correction = epoch_correction(config, profile_features_of(profile))

@@ -16,13 +16,12 @@ CorpusError and ConfigError propagate, so cli's `run_command` reports them as fo
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from smart_tuner.analysis.report import filelist_inside, print_report, write_filelist
-from smart_tuner.config import Config, load_config
+from smart_tuner.resolve import config_for, dataset_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,24 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(args: argparse.Namespace) -> Config:
-    given = getattr(args, "config", None)
-    if given:
-        return load_config(Path(given))
-    local = Path("config.yaml")
-    return load_config(local if local.is_file() else None)
-
-
-def _dataset(args: argparse.Namespace, config: Config, console: Console) -> Path:
-    if getattr(args, "dataset", None):
-        return Path(args.dataset)
-    if config.data.dataset_path:
-        return Path(config.data.dataset_path)
-    path = Path(__file__).resolve().parents[1] / "demo_corpus" / "en"
-    console.print(f"No dataset given: analysing the embedded English demo corpus ({path}).")
-    return path
-
-
 def plan_payload(plan: Any) -> dict[str, Any]:
     """The recommendation's keys in the --json document."""
     return {
@@ -77,8 +58,8 @@ def plan_payload(plan: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.pipeline import recommend_for
 
-    config = _config(args)
-    dataset = _dataset(args, config, console)
+    config = config_for(getattr(args, "config", None))
+    dataset = dataset_for(getattr(args, "dataset", None), config, console, "analysing")
     recommendation = recommend_for(
         dataset,
         config,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -118,7 +118,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     inside each chunk, cut into batches, and the batch order is shuffled. Chunking keeps some
     randomness in which items meet in a batch. The order is a pure function of (seed, epoch):
     call `set_epoch` each epoch, and a resumed run sees the same batches. Without `shuffle`
-    (validation), items are sorted by length once and batches keep that order.
+    (validation), items are sorted by length once and batches keep that order. `size_from`, when
+    given, is asked for the batch size each time batches are cut (the training controller's).
     """
 
     def __init__(
@@ -129,18 +130,28 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
         drop_last: bool = False,
         seed: int = 0,
         bucket_batches: int = 50,
+        size_from: Callable[[], int] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if bucket_batches < 1:
             raise ValueError(f"bucket_batches must be >= 1, got {bucket_batches}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
-        self.batch_size = batch_size
+        self._batch_size = batch_size
+        self.size_from = size_from
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
         self.bucket_batches = bucket_batches
         self.epoch = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.size_from() if self.size_from is not None else self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        self._batch_size = size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

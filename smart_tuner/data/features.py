@@ -23,7 +23,7 @@ from torch import Tensor
 from smart_tuner.config import AudioConfig
 from smart_tuner.data.audio import AudioError, load_audio
 from smart_tuner.data.corpus import SkippedItem, Utterance
-from smart_tuner.model.melbank import mel_filterbank
+from smart_tuner.runtime.melbank import mel_filterbank
 
 LOG_FLOOR = 1e-5
 # Bump when the feature computation changes so old cache entries are never reused.

@@ -9,7 +9,6 @@ from smart_tuner.model.layers import (
     Prenet,
 )
 from smart_tuner.model.loss import Tacotron2Loss, guided_attention_mask, guided_attention_weight
-from smart_tuner.model.melbank import mel_filterbank
 from smart_tuner.model.tacotron2 import (
     Decoder,
     Encoder,
@@ -24,6 +23,7 @@ from smart_tuner.model.warm_start import (
     load_checkpoint_state,
     warm_start,
 )
+from smart_tuner.runtime.melbank import mel_filterbank
 
 __all__ = [
     "Attention",

@@ -27,9 +27,7 @@ from typing import Any
 
 from smart_tuner.config import Config
 from smart_tuner.events import EventBus
-from smart_tuner.track._util import resolve_path
-from smart_tuner.track.history import HistoryDB, HistoryRecorder
-from smart_tuner.track.learning import (
+from smart_tuner.history_learning import (
     EpochCorrection,
     dataset_fingerprint,
     learn_epoch_correction,
@@ -37,6 +35,8 @@ from smart_tuner.track.learning import (
     profile_similarity,
     run_profile_params,
 )
+from smart_tuner.track._util import resolve_path
+from smart_tuner.track.history import HistoryDB, HistoryRecorder
 from smart_tuner.track.log_file import RunLogFile
 
 log = logging.getLogger("smart_tuner")

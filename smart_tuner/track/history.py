@@ -297,7 +297,7 @@ class HistoryDB:
     ) -> list[dict[str, Any]]:
         """The k runs most similar to `features` (each row gains a `similarity` in (0, 1]);
         runs below `min_similarity` (default: learning.MIN_SIMILARITY) are left out."""
-        from smart_tuner.track.learning import MIN_SIMILARITY, profile_similarity
+        from smart_tuner.history_learning import MIN_SIMILARITY, profile_similarity
 
         floor = MIN_SIMILARITY if min_similarity is None else min_similarity
         scored = []

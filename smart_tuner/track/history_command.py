@@ -14,8 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from smart_tuner.history_learning import learn_epoch_correction
 from smart_tuner.track.history import HistoryDB
-from smart_tuner.track.learning import learn_epoch_correction
 
 DATASET_KEYS = ("dataset_hours", "quality_percent", "complexity_level", "language", "preset")
 

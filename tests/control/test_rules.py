@@ -71,7 +71,7 @@ def test_the_brain_imports_no_torch():
     code = (
         "import sys\n"
         "import smart_tuner.control, smart_tuner.control.replay, smart_tuner.recommend\n"
-        "import smart_tuner.events\n"
+        "import smart_tuner.events, smart_tuner.history_learning\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -23,7 +23,7 @@ def _writer(path: str, worker: int, start: Any) -> None:
     for i in range(PER_PROCESS):
         db.record_run(
             run_dir=f"/runs/w{worker}-{i}",
-            summary={"best_epoch": 100 + i, "epochs_run": 150, "stop_reason": "early_stopping"},
+            summary={"best_epoch": 100 + i, "epochs_run": 150, "stop_reason": "converged"},
             params={"dataset_fingerprint": f"fp{worker}", "table_epochs": 100, "batch_size": 16},
         )
 
@@ -104,11 +104,11 @@ def test_a_resumed_run_replaces_its_row_and_similar_runs_rank_by_profile(tmp_pat
     near = {"dataset_hours": 1.0, "quality_percent": 80, "complexity_level": "simple"}
     far = {"dataset_hours": 30.0, "quality_percent": 95, "complexity_level": "complex"}
     db.record_run(run_dir="/r/a", summary={"stop_reason": "interrupted"}, features=near)
-    db.record_run(run_dir="/r/a", summary={"stop_reason": "early_stopping"}, features=near)
+    db.record_run(run_dir="/r/a", summary={"stop_reason": "converged"}, features=near)
     db.record_run(run_dir="/r/b", summary={}, features={**near, "dataset_hours": 1.5})
     db.record_run(run_dir="/r/c", summary={}, features=far)
     assert len(db.runs()) == 3
-    assert db.runs()[0]["stop_reason"] == "early_stopping"
+    assert db.runs()[0]["stop_reason"] == "converged"
     similar = db.similar_runs(near, k=5)
     assert [r["run_dir"] for r in similar] == ["/r/a", "/r/b"]
     assert similar[0]["similarity"] == 1.0 > similar[1]["similarity"]
@@ -122,7 +122,7 @@ def test_history_command_lists_runs_and_the_correction(tmp_path):
     for i in range(3):
         db.record_run(
             run_dir=f"/runs/train-{i}",
-            summary={"best_epoch": 2600 + i, "epochs_run": 3000, "stop_reason": "early_stopping"},
+            summary={"best_epoch": 2600 + i, "epochs_run": 3000, "stop_reason": "converged"},
             params={"dataset_fingerprint": "fp-a", "dataset_hours": 2.0, "table_epochs": 2000},
         )
     data = history_json(path)
@@ -135,13 +135,13 @@ def test_history_command_lists_runs_and_the_correction(tmp_path):
     console = Console(record=True, width=200)
     console.print(history_table(path))
     text = console.export_text()
-    assert "train-0" in text and "early_stopping" in text and "fp-a: epochs x1." in text
+    assert "train-0" in text and "converged" in text and "fp-a: epochs x1." in text
     assert "quality %" in text
     narrow = Console(record=True, width=80)
     narrow.print(history_table(path, narrow.width))
     text = narrow.export_text()
     # an 80-column terminal gets the essential columns, run ids and stop reasons unbroken
-    assert "quality %" not in text and "early_stopping" in text and "train-0" in text
+    assert "quality %" not in text and "converged" in text and "train-0" in text
     assert print_history(path, console, as_json=False) == 0
     out = Console(file=__import__("io").StringIO(), width=40)
     assert print_history(path, out, as_json=True) == 0

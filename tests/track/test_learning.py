@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from smart_tuner.track import epoch_correction, run_profile_params
-from smart_tuner.track.history import HistoryDB
-from smart_tuner.track.learning import (
+from smart_tuner.history_learning import (
     EpochCorrection,
     learn_epoch_correction,
     profile_similarity,
 )
+from smart_tuner.track import epoch_correction, run_profile_params
+from smart_tuner.track.history import HistoryDB
 
 SMALL = {"dataset_hours": 0.8, "quality_percent": 85.0, "complexity_level": "simple"}
 HUGE = {"dataset_hours": 40.0, "quality_percent": 97.0, "complexity_level": "complex"}
@@ -28,7 +28,7 @@ def simulated_runs(
     table: int = 3000,
     noise: float = 0.1,
     seed: int = 0,
-    stop_reason: str = "early_stopping",
+    stop_reason: str = "converged",
     prefix: str = "run",
 ) -> list[dict]:
     """Runs whose true best epoch = table x factor x lognormal noise, on profiles near `profile`."""

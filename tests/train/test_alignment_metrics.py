@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smart_tuner.train.alignment_metrics import attention_score, diagonality, gate_accuracy
+from smart_tuner.runtime.alignment_metrics import attention_score, diagonality, gate_accuracy
 
 
 def diagonal(t_dec: int, t_enc: int) -> torch.Tensor:

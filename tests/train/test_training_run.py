@@ -10,7 +10,7 @@ import pytest
 
 from smart_tuner.events import read_records
 from smart_tuner.model import Tacotron2Loss
-from smart_tuner.train.checkpoint import load_checkpoint
+from smart_tuner.runtime.checkpoint import load_checkpoint
 from smart_tuner.train.loop import TrainingError, train
 from tests.helpers import make_corpus, tiny_config
 

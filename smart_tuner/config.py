@@ -244,6 +244,12 @@ class ControlConfig(Section):
     )
     restart_lr_factor: float = Field(0.5, gt=0.0, le=1.0)
     restart_guided_attention_factor: float = Field(2.0, ge=1.0)
+    disabled_rules: list[str] = Field(
+        default_factory=list,
+        description="Controller rules switched off by name (see smart_tuner/control/rules): "
+        "nan, sharpening, collapse, explosion, overfitting, plateau, early_stop, "
+        "skipped_steps, batch_size.",
+    )
 
 
 # ---------------------------------------------------------------- data, model, training

@@ -397,7 +397,7 @@ class TrainingController:
 def build_rules(config: Config, extra: Iterable[Rule] = ()) -> dict[str, Rule]:
     """The default rules in priority order, minus `control.disabled_rules`; a rule in `extra`
     replaces the default of its name or joins the chain before batch_size."""
-    off: set[str] = set()  # DISABLED-RULES-PENDING
+    off = set(config.control.disabled_rules)
     rules: dict[str, Rule] = {cls.name: cls(config) for cls in DEFAULT_RULES}
     for rule in extra:
         if rule.name in rules:

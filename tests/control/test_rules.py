@@ -76,3 +76,16 @@ def test_the_brain_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_rule_switched_off_in_the_config_takes_no_decision():
+    config = load_config(None, {"control.disabled_rules": ["explosion"]})
+    run = exploding_run(config=config)
+    assert "explosion" not in run.controller.rules
+    assert not [d for _, d in run.actions(Action.SET_LR) if "explosion" in d.reason]
+    try:
+        TrainingController(load_config(None, {"control.disabled_rules": ["nope"]}), plan_for(9))
+    except ValueError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("an unknown rule name must be refused")

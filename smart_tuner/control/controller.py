@@ -45,7 +45,7 @@ from smart_tuner.control.decision import Action, Decision
 from smart_tuner.control.levers import Levers
 from smart_tuner.control.plan import Horizon, TrainingPlan
 from smart_tuner.control.progress import ProgressReport, format_progress
-from smart_tuner.control.rules import DEFAULT_RULES, OUT_OF_CHAIN, NonFinite, Rule, Sharpening
+from smart_tuner.control.rules import OUT_OF_CHAIN, NonFinite, Rule, Sharpening, build_rules
 from smart_tuner.control.schedule import decayed_guidance, schedule_factor
 from smart_tuner.control.state import (
     ControllerState,
@@ -392,21 +392,3 @@ class TrainingController:
     def summary_fields(self) -> dict[str, Any]:
         """For summary.json: decisions, epochs saved, the S25 forecast next to the outcome."""
         return summary_fields(self._s, self.plan)
-
-
-def build_rules(config: Config, extra: Iterable[Rule] = ()) -> dict[str, Rule]:
-    """The default rules in priority order, minus `control.disabled_rules`; a rule in `extra`
-    replaces the default of its name or joins the chain before batch_size."""
-    off = set(config.control.disabled_rules)
-    rules: dict[str, Rule] = {cls.name: cls(config) for cls in DEFAULT_RULES}
-    for rule in extra:
-        if rule.name in rules:
-            rules[rule.name] = rule
-        else:
-            tail = rules.pop("batch_size")
-            rules[rule.name] = rule
-            rules["batch_size"] = tail
-    unknown = off - set(rules)
-    if unknown:
-        raise ValueError(f"control.disabled_rules: unknown rule(s) {sorted(unknown)}")
-    return {name: rule for name, rule in rules.items() if name not in off}

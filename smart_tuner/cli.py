@@ -15,6 +15,7 @@ from rich.console import Console
 from smart_tuner import __version__
 from smart_tuner.config import Config, ConfigError, load_config
 from smart_tuner.exit_codes import ExitCode
+from smart_tuner.resolve import dataset_for, default_config_path, demo_corpus_path
 from smart_tuner.run_lock import RunFolderLocked, RunLock
 
 console = Console(highlight=False)
@@ -39,17 +40,6 @@ class UserError(Exception):
     """An error the user can fix; printed without a traceback."""
 
 
-def demo_corpus_path(language: str = "en") -> Path:
-    return Path(__file__).resolve().parent / "demo_corpus" / language
-
-
-def default_config_path(given: str | None) -> Path | None:
-    if given:
-        return Path(given)
-    local = Path("config.yaml")
-    return local if local.is_file() else None
-
-
 def resolve_config(
     args: argparse.Namespace, overrides: dict[str, Any], *, announce: bool = True
 ) -> Config:
@@ -62,13 +52,7 @@ def resolve_config(
 
 
 def resolve_dataset(given: str | None, config: Config) -> Path:
-    if given:
-        return Path(given)
-    if config.data.dataset_path:
-        return Path(config.data.dataset_path)
-    path = demo_corpus_path("en")
-    console.print(f"No dataset given: using the embedded English demo corpus ({path}).")
-    return path
+    return dataset_for(given, config, console)
 
 
 def demo_overrides(max_minutes: float | None, epochs: int | None) -> dict[str, Any]:

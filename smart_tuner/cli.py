@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-track", action="store_true", help="no MLflow/TensorBoard/history")
     tr.set_defaults(func=cmd_train)
 
-    from smart_tuner.analysis import command as analyze_command
+    from smart_tuner import analyze_command
 
     an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(an)

@@ -9,8 +9,9 @@ from pathlib import Path
 from analysis_corpora import build
 from rich.console import Console
 
-from smart_tuner.analysis import command
+from smart_tuner import analyze_command as command
 from smart_tuner.data import load_corpus
+from smart_tuner.resolve import config_for, dataset_for
 
 REQUIRED_KEYS = {
     "total_hours",
@@ -93,6 +94,6 @@ def test_default_dataset_message(monkeypatch, tmp_path):
     command.add_arguments(parser)
     args = parser.parse_args([])
     console = Console(record=True, width=120)
-    path = command._dataset(args, command._config(args), console)
+    path = dataset_for(args.dataset, config_for(args.config), console, "analysing")
     assert path.name == "en" and Path(path, "metadata.csv").is_file()
     assert "demo corpus" in console.export_text()

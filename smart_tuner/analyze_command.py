@@ -1,11 +1,11 @@
-"""The `analyze` command.
+"""The `analyze` command: it chains analysis/ and pipeline.py, so it sits above them.
 
     smart-tuner analyze DATASET [--json PATH] [--plots DIR] [--write-filelist PATH]
                                 [--config FILE] [--workers N] [--no-cache]
 
 Wiring in cli.py:
 
-    from smart_tuner.analysis import command as analyze_command
+    from smart_tuner import analyze_command
     p = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(p)
     p.set_defaults(func=lambda args: analyze_command.run(args, console))

@@ -15,6 +15,7 @@ from typing import Any
 
 from smart_tuner.control.curve import CurveFit
 from smart_tuner.control.decision import Decision
+from smart_tuner.events import EpochRecord
 
 
 def read_number(record: Mapping[str, Any], key: str) -> float | None:
@@ -71,8 +72,10 @@ class EpochMetrics:
 
     @classmethod
     def read(cls, record: Mapping[str, Any], last_step: float | None, epoch: int) -> EpochMetrics:
-        """Optional keys beyond the loop's: `gate_premature_rate`, `oom_steps`."""
-        step = finite(read_number(record, "step"))
+        """From a metrics.jsonl record (an `EpochRecord`'s keys; `gate_premature_rate` and
+        `oom_steps` are optional extras the loop may add)."""
+        r = EpochRecord.from_mapping({**record, "epoch": epoch})
+        step = finite(r.step)
         steps = None
         if step is not None:
             if last_step is not None and step > last_step:
@@ -80,17 +83,17 @@ class EpochMetrics:
             elif last_step is None and epoch == 1:
                 steps = step
         return cls(
-            train_loss=read_number(record, "train_loss"),
-            val_loss=read_number(record, "val_loss"),
-            grad_norm=finite(read_number(record, "grad_norm")),
-            attention=finite(read_number(record, "attention_score")),
-            diagonality=finite(read_number(record, "diagonality")),
-            gate_accuracy=finite(read_number(record, "gate_accuracy")),
-            premature_stop_rate=finite(read_number(record, "gate_premature_rate")),
-            nonfinite_steps=finite(read_number(record, "nonfinite_steps")) or 0.0,
+            train_loss=r.train_loss,
+            val_loss=r.val_loss,
+            grad_norm=finite(r.grad_norm),
+            attention=finite(r.attention_score),
+            diagonality=finite(r.diagonality),
+            gate_accuracy=finite(r.gate_accuracy),
+            premature_stop_rate=finite(r.gate_premature_rate),
+            nonfinite_steps=finite(r.nonfinite_steps) or 0.0,
             steps=steps,
-            epoch_seconds=finite(read_number(record, "epoch_seconds")),
-            oom_steps=finite(read_number(record, "oom_steps")) or 0.0,
+            epoch_seconds=finite(r.epoch_seconds),
+            oom_steps=finite(r.oom_steps) or 0.0,
         )
 
     @property

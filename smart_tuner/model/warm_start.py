@@ -7,7 +7,6 @@ encoder, decoder and postnet.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from smart_tuner.checkpoint_diagnosis import explain_load_failure
+from smart_tuner.runtime.checkpoint import CheckpointError  # a ValueError
 
 _EMBEDDING_KEY = "embedding.weight"
 _DATA_PARALLEL_PREFIX = "module."
@@ -60,18 +62,16 @@ def load_checkpoint_state(path: str | Path) -> dict[str, Tensor]:
     """Read a checkpoint file safely (weights only, onto the CPU) and return its state_dict."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ValueError(
-            f"{path} is not a loadable PyTorch checkpoint (or holds objects other than "
-            f"weights, which are refused for safety): {exc}"
-        ) from exc
+    except Exception as exc:  # random bytes fail in many ways (IndexError, KeyError, ...)
+        # PyTorch's text may advise weights_only=False (arbitrary code): never relayed.
+        raise CheckpointError(explain_load_failure(path, exc)) from None
     try:
         return extract_state_dict(obj)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise CheckpointError(f"{path}: {exc}") from None
 
 
 def warm_start(
@@ -96,14 +96,16 @@ def warm_start(
             if value.shape != param.shape:
                 reason = f"shape mismatch (ckpt {_shape(value)} vs model {_shape(param)})"
                 if name == _EMBEDDING_KEY and not skip_embedding_if_mismatch:
-                    raise ValueError(f"{name}: {reason}; the checkpoint uses another symbol set")
+                    raise CheckpointError(
+                        f"{name}: {reason}; the checkpoint uses another symbol set"
+                    )
                 report.skipped.append((name, reason))
                 continue
             param.copy_(value)  # state_dict tensors share storage with the model
             report.loaded.append(name)
     report.skipped += [(name, "not in model") for name in source if name not in target]
     if not report.loaded:
-        raise ValueError(
+        raise CheckpointError(
             "the checkpoint shares no tensor (same name and shape) with the model; "
             "is it a Tacotron2 checkpoint?"
         )

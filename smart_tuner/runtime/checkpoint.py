@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from smart_tuner.checkpoint_diagnosis import explain_load_failure
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read; the message says which file and why."""
@@ -62,8 +64,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    except Exception as exc:  # PyTorch's text may advise weights_only=False: never relayed
+        raise CheckpointError(explain_load_failure(path, exc)) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a checkpoint dictionary")
     return state

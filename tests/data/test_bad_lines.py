@@ -166,3 +166,38 @@ def test_any_metadata_parses_to_entries_or_reasons(
         assert "\ufeff" not in entry.id
     for skipped in corpus.skipped:
         assert skipped.reason
+
+
+# ---------------------------------------------------------------- the rest of the catalogue
+
+
+def test_nan_samples_and_unsupported_formats_are_skipped_with_their_reason(tmp_path):
+    from smart_tuner.config import AudioConfig
+    from smart_tuner.data import MelCache
+
+    root = ljspeech(tmp_path / "ds", ["a|One.", "nan|Two.", "mp3|Three."], ["a"])
+    wav = tone()
+    wav[100] = np.nan
+    sf.write(root / "wavs" / "nan.wav", wav, 16000, subtype="FLOAT")
+    (root / "wavs" / "mp3.wav").write_bytes(b"ID3\x03\x00\x00\x00" + bytes(300))  # not WAV
+    corpus = load_corpus(root)
+    assert "unreadable or not audio" in reasons(corpus)["metadata.csv:3 (mp3)"]
+    cache = MelCache(AudioConfig(sampling_rate=16000), tmp_path / "cache")
+    frames = cache.precompute(corpus.entries, progress=False, skip_errors=True)
+    assert set(frames) == {"a"}
+    assert any("NaN or infinite" in s.reason for s in cache.failed)
+
+
+def test_empty_or_missing_metadata_is_a_clear_error_with_exit_2(tmp_path, capsys):
+    from smart_tuner.cli import main
+    from smart_tuner.data import CorpusError
+
+    root = ljspeech(tmp_path / "ds", [], [])
+    (root / "metadata.csv").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no utterances found"):
+        load_corpus(root)
+    assert main(["analyze", str(root)]) == 2
+    (root / "metadata.csv").unlink()
+    assert main(["train", str(root), "--out", str(tmp_path / "run")]) == 2
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "no metadata.csv and no 'path|text' filelist" in out and "Traceback" not in out

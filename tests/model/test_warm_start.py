@@ -56,11 +56,11 @@ def test_extract_state_dict_forms() -> None:
 
 
 def test_bad_files(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="checkpoint not found"):
         load_checkpoint_state(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match="not a loadable PyTorch checkpoint"):
+    with pytest.raises(ValueError, match="a text file, not a PyTorch checkpoint"):
         load_checkpoint_state(junk)
     empty = tmp_path / "empty.pt"
     torch.save({"iteration": 1}, empty)

@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The speaker encoder's weights ship in resemblyzer's wheel; its declared dependencies
+	# (an old webrtcvad, the typing backport, librosa) are not needed to read them.
+	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==0.1.4'
 	touch $@
 
 demo: install

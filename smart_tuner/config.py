@@ -726,16 +726,14 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{source}: the top level must be a mapping of sections")
         raw = loaded
-        if any(v is not None for v in (overrides or {}).values()):
-            # The file must be valid on its own: a flag overriding a bad value hides it today
-            # and the next run without the flag would fail (or a later reader trusts it).
-            try:
-                config_from_dict(copy.deepcopy(raw), source, relations=True)
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"{exc}\n(checked before the command-line flags are applied: the file "
-                    "itself must be valid even where a flag overrides a key)"
-                ) from None
+    # The file must be valid on its own: a flag overriding a bad value would hide it today
+    # and the next run without the flag would fail.
+    file_error: ConfigError | None = None
+    if path is not None and any(v is not None for v in (overrides or {}).values()):
+        try:
+            config_from_dict(copy.deepcopy(raw), source, relations=True)
+        except ConfigError as exc:
+            file_error = exc
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -744,7 +742,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return config_from_dict(raw, source, relations=True)
+    config = config_from_dict(raw, source, relations=True)  # file and flags together
+    if file_error is not None:
+        raise ConfigError(
+            f"{file_error}\n(a command-line flag overrides this, but the file itself must be "
+            "valid: fix it there)"
+        )
+    return config
 
 
 def dump_config(config: Config) -> str:

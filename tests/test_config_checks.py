@@ -69,6 +69,7 @@ def test_a_bad_file_value_is_reported_even_when_a_flag_overrides_it(tmp_path):
         load_config(path, {"training.batch_size": 8})
     message = str(info.value)
     assert "training.batch_size" in message and "the file itself must be valid" in message
+    assert "a command-line flag overrides this" in message
     # without an override the plain message stays as it was
     with pytest.raises(ConfigError) as plain:
         load_config(path)
@@ -81,3 +82,11 @@ def test_cli_exits_2_on_a_contradictory_config(tmp_path, capsys):
     assert code == 2
     out = capsys.readouterr().out
     assert "min <= default <= max, got 5000 / 2000 / 500" in out and "Traceback" not in out
+
+
+def test_a_file_error_no_flag_touches_reads_as_a_plain_error(tmp_path):
+    path = write(tmp_path, {"data": {"min_seconds": 5, "max_seconds": 2}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {"training.epochs": 3})
+    assert "data.min_seconds" in str(info.value)
+    assert "flag overrides" not in str(info.value)

@@ -30,7 +30,6 @@ DEMO_SENTENCES = (
     "Every student brought a yellow notebook to class.",
 )
 NOT_YET = {
-    "optimize": "hyperparameter search",
     "auto": "the full automatic pipeline",
     "evaluate": "quality evaluation",
 }
@@ -288,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(an)
     an.set_defaults(func=lambda args: analyze_command.run(args, console))
+
+    from smart_tuner.search import command as optimize_command
+
+    opt = sub.add_parser("optimize", help="hyperparameter search (Optuna), on many machines")
+    optimize_command.add_arguments(opt)
+    opt.set_defaults(func=lambda args: optimize_command.run(args, console))
 
     from smart_tuner.report import command as report_command
 

@@ -1,0 +1,231 @@
+"""`smart-tuner optimize DATASET`: hyperparameter search on Optuna (S8), on many machines (S27).
+
+    smart-tuner optimize DATASET --trials 20                      # SQLite, one worker
+    smart-tuner optimize DATASET --trials 40 --workers 2 --storage postgresql://u:p@db/st
+    (the same command on another machine joins the study; re-running it resumes)
+
+The command creates (or loads) the study, enqueues warm starts, starts the workers, shows a
+live table of the trials until no trial is owed or running, then writes the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from smart_tuner.config import Config, ConfigError
+
+REFRESH_SECONDS = 2.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", nargs="?", help="LJSpeech-style folder or path|text filelist")
+    p.add_argument("--dataset", dest="dataset_flag", help=argparse.SUPPRESS)
+    p.add_argument("--trials", type=int, default=20, help="trials the study should have")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--storage", help="SQLAlchemy URL (default sqlite smart_tuner/optuna.db)")
+    p.add_argument("--study-name", help="default: optimize-<dataset folder name>")
+    p.add_argument("--out", help="study folder (default runs/<study name>)")
+    p.add_argument("--trial-epochs", "--epochs", type=int, dest="trial_epochs")
+    p.add_argument("--trial-minutes", "--max-minutes", type=float, dest="trial_minutes")
+    p.add_argument("--batch-size", type=int, help="fix the batch size instead of searching it")
+    p.add_argument("--sampler", choices=["tpe", "random"])
+    p.add_argument("--pruning", choices=["tts", "loss_only", "none"])
+    p.add_argument("--preset", choices=["small", "base"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-warm-start", action="store_true", help="no analysis, no warm start")
+    p.add_argument("--no-track", action="store_true", help="no MLflow/TensorBoard/history")
+    p.add_argument("--config", help="config.yaml (default ./config.yaml if present)")
+
+
+def study_name_for(dataset: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.resolve().name).strip("-") or "dataset"
+    return f"optimize-{name}"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "search.trial_epochs": args.trial_epochs,
+        "search.trial_max_minutes": args.trial_minutes,
+        "search.sampler": args.sampler,
+        "search.pruning": args.pruning,
+        "search.seed": args.seed,
+        "model.preset": args.preset,
+    }
+    if args.batch_size is not None:
+        overrides["hyperparameter_search_space.batch_size"] = {"choices": [args.batch_size]}
+    return overrides
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from smart_tuner.cli import UserError, resolve_config, resolve_dataset
+
+    if args.trials < 1 or args.workers < 1:
+        raise UserError("--trials and --workers must be at least 1")
+    config = resolve_config(args, _overrides(args))
+    dataset = resolve_dataset(args.dataset or args.dataset_flag, config)
+    if not dataset.exists():
+        raise UserError(f"{dataset}: no such dataset folder or filelist")
+    from smart_tuner.search.space import SearchSpace
+
+    space = SearchSpace.from_config(config)  # a bad range fails here, before any trial
+    name = args.study_name or study_name_for(dataset)
+    study_dir = Path(args.out) if args.out else Path("runs") / name
+    return optimize(
+        config,
+        dataset,
+        space,
+        name,
+        study_dir,
+        n_trials=args.trials,
+        workers=args.workers,
+        storage=args.storage,
+        warm_start=not args.no_warm_start,
+        track=not args.no_track,
+        console=console,
+    )
+
+
+def optimize(
+    config: Config,
+    dataset: Path,
+    space: Any,
+    name: str,
+    study_dir: Path,
+    *,
+    n_trials: int,
+    workers: int,
+    storage: str | None,
+    warm_start: bool,
+    track: bool,
+    console: Console,
+) -> int:
+    from smart_tuner.search.storage import StorageError, redact, storage_url
+    from smart_tuner.search.study import StudySpec, open_study
+
+    url = storage_url(storage)
+    settings = config.search
+    run_params: dict[str, Any] = {}
+    features: dict[str, Any] = {}
+    if warm_start:
+        from smart_tuner.pipeline import recommend_for
+        from smart_tuner.track.learning import profile_features_of
+
+        rec = recommend_for(dataset, config, console)
+        run_params, features = rec.run_params, profile_features_of(rec.profile)
+    parent = None
+    if track:
+        from smart_tuner.track.mlflow_tracker import start_parent_run
+
+        parent = start_parent_run(config, study_dir, name=name)
+    spec = StudySpec(
+        study_name=name,
+        storage_url=url,
+        study_dir=str(study_dir.resolve()),
+        dataset=str(dataset.resolve()),
+        config=config.model_dump(mode="json"),
+        n_trials=n_trials,
+        track=track,
+        parent_run_id=parent,
+        run_params=run_params,
+    )
+    try:
+        study = open_study(spec)
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None
+    fresh = not study.get_trials(deepcopy=False)
+    console.print(
+        f"[bold]Study {name}[/bold] in {redact(url)} "
+        f"({'new' if fresh else f'resumed with {len(study.trials)} trials'}): {n_trials} trials "
+        f"of at most {settings.trial_epochs} epochs"
+        + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
+        + f", {settings.sampler.upper()} sampler, pruning '{settings.pruning}' (grace point: "
+        f"epoch {settings.alignment_grace_epochs}), {workers} worker(s) here. "
+        f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
+    )
+    if fresh and warm_start:
+        _enqueue_warm_starts(study, config, features, space, name, console)
+    elif fresh:
+        console.print("Warm start: off (--no-warm-start).")
+    return _run_workers(spec, study, workers, console, config)
+
+
+def _enqueue_warm_starts(
+    study: Any, config: Config, features: dict[str, Any], space: Any, name: str, console: Console
+) -> None:
+    from smart_tuner.search.warm_start import warm_starts_from_history
+    from smart_tuner.track._util import resolve_path
+
+    db = resolve_path(config.tracking.history.path)
+    picks = warm_starts_from_history(db, features, space, name, config.search.warm_start_trials)
+    if not picks:
+        console.print("Warm start: no earlier study on a similar dataset in the history.")
+    for pick in picks:
+        study.enqueue_trial(pick.params, user_attrs={"warm_start": pick.note})
+        console.print(f"Warm start: enqueued the best parameters of {pick.note}.")
+
+
+def _run_workers(spec: Any, study: Any, workers: int, console: Console, config: Config) -> int:
+    from smart_tuner.search.budget import budget_of
+    from smart_tuner.search.output import log_to_mlflow, write_outputs
+    from smart_tuner.search.table import trials_table
+    from smart_tuner.search.worker import start_workers
+
+    processes = start_workers(spec, workers)
+    title = f"{spec.study_name}: {spec.n_trials} trials requested"
+    interrupted = False
+    try:
+        with Live(console=console, auto_refresh=False, transient=True) as live:
+            while any(p.is_alive() for p in processes):
+                live.update(trials_table(study.get_trials(deepcopy=False), title), refresh=True)
+                time.sleep(REFRESH_SECONDS)
+            live.update(trials_table(study.get_trials(deepcopy=False), title), refresh=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]Interrupted: waiting for the workers to re-queue their trials.[/]")
+        for p in processes:
+            p.join()
+    trials = study.get_trials(deepcopy=False)
+    budget = budget_of(trials, spec.n_trials)
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+    best = _best(study)
+    console.print(trials_table(trials, title + " (final)", best) if not interrupted else "")
+    out = write_outputs(study, spec.base_config(), Path(spec.study_dir))
+    for note in out.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    if out.best_config is not None:
+        console.print(
+            f"Best: trial {out.best_trial}, val_loss {out.best_value:.4f} - "
+            f"parameters written to {out.best_config} "
+            f"(smart-tuner train DATASET --config {out.best_config})"
+        )
+    if out.importances:
+        ranked = ", ".join(f"{k} {v:.2f}" for k, v in out.importances.items())
+        console.print(f"Parameter importances: {ranked}")
+    console.print("Files: " + ", ".join(str(p) for p in out.files))
+    if log_to_mlflow(spec.base_config(), spec.parent_run_id, out):
+        console.print("MLflow: the study's results are on its parent run (trials nested).")
+    if spec.parent_run_id:
+        from smart_tuner.track.mlflow_tracker import end_parent_run
+
+        end_parent_run(config, spec.parent_run_id, "KILLED" if interrupted else "FINISHED")
+    if interrupted:
+        console.print(f"Re-run the same command to continue ({budget.finished} trials done).")
+        return 130
+    if failed:
+        console.print(f"[red]{len(failed)} worker(s) exited with an error; see worker-*.log[/]")
+        return 1
+    return 0 if out.best_config is not None else 1
+
+
+def _best(study: Any) -> Any:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None

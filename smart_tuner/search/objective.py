@@ -1,0 +1,189 @@
+"""The objective: one short training run of the trial's parameters, scored by validation loss.
+
+The worker process hands the run to a child process (trial_process), reports each epoch's
+loss to Optuna and asks the pruning policy whether to go on. Outcomes, all stored on the
+trial so the table and the study say why:
+
+* finished: its best validation loss is the value;
+* pruned (diverged, attention not formed by the grace point, loss among the worst): PRUNED,
+  reason in the user attribute `pruned_reason`;
+* crashed (an exception, a killed process, no finite loss): FAIL, reason in `fail_reason`;
+  never a fake score such as inf, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from smart_tuner.search.budget import SURPLUS, is_surplus
+from smart_tuner.search.pruning import PruningPolicy
+from smart_tuner.search.space import SearchSpace
+from smart_tuner.search.study import OBJECTIVE, StudySpec
+from smart_tuner.search.trial_process import TrialJob, run_trial
+
+POLL_SECONDS = 0.5
+
+
+class TrialFailed(Exception):
+    """The trial could not produce a score; the study records FAIL and goes on."""
+
+
+def trial_config(spec: StudySpec, space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
+    """The trial's training config: its parameters on the scaled-down budget."""
+    base = spec.base_config()
+    settings = base.search
+    extra: dict[str, Any] = {"training.epochs": settings.trial_epochs}
+    if settings.trial_max_minutes is not None:
+        extra["training.max_minutes"] = settings.trial_max_minutes
+    return space.apply(base, params, **extra).model_dump(mode="json")
+
+
+class Objective:
+    def __init__(self, spec: StudySpec, on_start: Any = None) -> None:
+        self.spec = spec
+        self.space = SearchSpace.from_config(spec.base_config())
+        self.on_start = on_start  # called once the trial exists (releases the start lock)
+        self.current: optuna.Trial | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial
+        try:
+            self._check_surplus(trial)
+        finally:
+            if self.on_start is not None:
+                self.on_start()
+        params = self.space.suggest(trial)
+        run_dir = self.spec.trials_dir / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        job = TrialJob(
+            config=trial_config(self.spec, self.space, params),
+            dataset=self.spec.dataset,
+            run_dir=str(run_dir),
+            track=self.spec.track,
+            parent_run_id=self.spec.parent_run_id,
+            nested_name=f"{self.spec.study_name}/trial-{trial.number}",
+            run_params={
+                **self.spec.run_params,
+                "search_study": self.spec.study_name,
+                "search_trial": trial.number,
+                "search_params": params,
+            },
+        )
+        try:
+            return self._run(trial, job)
+        except (TrialFailed, optuna.TrialPruned):
+            raise
+        except Exception as exc:  # a bug or a lost storage must not stop the study
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason[:1000])
+            raise TrialFailed(reason) from exc
+
+    def _check_surplus(self, trial: optuna.Trial) -> None:
+        study = trial.study
+        frozen = study._storage.get_trial(trial._trial_id)
+        if {"fixed_params", "failed_trial"} & set(frozen.system_attrs):
+            return  # a queued trial (warm start, retry) was counted while it waited
+        trials = study.get_trials(deepcopy=False)
+        if is_surplus(trial.number, trials, self.spec.n_trials):
+            trial.set_user_attr(SURPLUS, True)
+            reason = f"surplus: the study already had its {self.spec.n_trials} trials"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason)
+
+    def _run(self, trial: optuna.Trial, job: TrialJob) -> float:
+        settings = self.spec.settings
+        policy = PruningPolicy(
+            mode=settings.pruning,
+            grace_epochs=settings.alignment_grace_epochs,
+            min_attention_score=settings.min_attention_score,
+            divergence_factor=settings.divergence_factor,
+            objective=OBJECTIVE,
+        )
+        ctx = mp.get_context("spawn")
+        ours, theirs = ctx.Pipe()
+        process = ctx.Process(target=run_trial, args=(job, theirs), name=f"trial-{trial.number}")
+        process.start()
+        theirs.close()
+        pruned: str | None = None
+        outcome: tuple[Any, ...] | None = None
+        try:
+            while outcome is None:
+                if not ours.poll(POLL_SECONDS):
+                    if not process.is_alive() and not ours.poll(0):
+                        break
+                    continue
+                try:
+                    message = ours.recv()
+                except EOFError:
+                    break
+                if message[0] == "epoch":
+                    verdict = self._epoch(trial, policy, message[1], message[2])
+                    if verdict is not None:
+                        pruned = verdict
+                    ours.send(("stop", verdict) if verdict else ("go",))
+                else:
+                    outcome = message
+        finally:
+            if outcome is None and process.is_alive():
+                process.terminate()
+            process.join()
+            ours.close()
+        return self._score(trial, outcome, pruned, process.exitcode, policy)
+
+    def _epoch(
+        self, trial: optuna.Trial, policy: PruningPolicy, epoch: int, metrics: dict[str, float]
+    ) -> str | None:
+        value = metrics.get(OBJECTIVE, math.nan)
+        if isinstance(value, float) and math.isfinite(value):
+            trial.report(value, epoch)
+        trial.set_user_attr("epochs", epoch)
+        trial.set_user_attr("attention_score", _rounded(metrics.get("attention_score")))
+        verdict = policy.decide(epoch, metrics, trial.should_prune)
+        return verdict.reason if verdict.prune else None
+
+    def _score(
+        self,
+        trial: optuna.Trial,
+        outcome: tuple[Any, ...] | None,
+        pruned: str | None,
+        exitcode: int | None,
+        policy: PruningPolicy,
+    ) -> float:
+        if policy.log:
+            trial.set_user_attr("pruning_log", policy.log[-5:])
+        if outcome is None:
+            reason = f"the trial's process died (exit code {exitcode}) before reporting a result"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason)
+        if outcome[0] == "error":
+            trial.set_user_attr("fail_reason", str(outcome[1])[:1000])
+            raise TrialFailed(str(outcome[1]))
+        summary = outcome[1]
+        trial.set_user_attr("epochs", summary.get("epochs_run"))
+        trial.set_user_attr("stop_reason", summary.get("stop_reason"))
+        if pruned is not None:
+            trial.set_user_attr("pruned_reason", pruned)
+            raise optuna.TrialPruned(pruned)
+        best = summary.get("best_val_loss")
+        if best is None or not math.isfinite(float(best)):
+            reason = "no finite validation loss in any epoch"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason)
+        return float(best)
+
+
+def _rounded(value: Any) -> float | None:
+    return round(float(value), 4) if isinstance(value, int | float) else None
+
+
+def trial_run_dir(trial: optuna.trial.FrozenTrial) -> Path | None:
+    value = trial.user_attrs.get("run_dir")
+    return Path(value) if value else None

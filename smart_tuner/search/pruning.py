@@ -1,0 +1,102 @@
+"""When to end a trial early, and why: a pruning rule that knows how Tacotron2 learns.
+
+Attention forms late and loss curves cross: a configuration that wins often trails for the
+first epochs while its alignment forms. A plain median rule on loss prunes those. So:
+
+1. a trial that diverged (non-finite loss, or validation loss far above its own best) is
+   pruned at once, whatever the epoch;
+2. before the alignment grace point nothing is pruned on loss;
+3. from the grace point on, a trial whose attention never formed is pruned;
+4. from the grace point on, the loss rule (Optuna's pruner on validation loss, comparing with
+   the other trials) may prune.
+
+Plain Python, no Optuna and no torch: the loss rule is passed in as a callable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["tts", "loss_only", "none"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    prune: bool
+    reason: str = ""
+    rule: str = "continue"  # diverged | attention | loss | continue
+
+
+CONTINUE = Verdict(False)
+
+
+@dataclass
+class PruningPolicy:
+    """One trial's pruning state: feed it every epoch's metrics through `decide`."""
+
+    mode: Mode = "tts"
+    grace_epochs: int = 10
+    min_attention_score: float = 0.3
+    divergence_factor: float = 3.0
+    objective: str = "val_loss"
+    best_loss: float = math.inf
+    best_attention: float = 0.0
+    log: list[str] = field(default_factory=list)
+
+    def decide(
+        self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
+    ) -> Verdict:
+        verdict = self._decide(epoch, metrics, loss_rule)
+        loss = metrics.get(self.objective, math.nan)
+        if _finite(loss):
+            self.best_loss = min(self.best_loss, float(loss))
+        if verdict.prune:
+            self.log.append(f"epoch {epoch}: pruned ({verdict.rule}): {verdict.reason}")
+        return verdict
+
+    def _decide(
+        self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
+    ) -> Verdict:
+        if self.mode == "none":
+            return CONTINUE
+        loss = metrics.get(self.objective, math.nan)
+        for key in (self.objective, "train_loss"):
+            value = metrics.get(key, math.nan)
+            if not _finite(value):
+                return Verdict(True, f"diverged: {key} is {value} at epoch {epoch}", "diverged")
+        if _finite(self.best_loss) and loss > self.divergence_factor * self.best_loss:
+            return Verdict(
+                True,
+                f"diverged: {self.objective} {loss:.4g} at epoch {epoch} is more than "
+                f"{self.divergence_factor:g}x its best {self.best_loss:.4g}",
+                "diverged",
+            )
+        score = metrics.get("attention_score", math.nan)
+        if _finite(score):
+            self.best_attention = max(self.best_attention, float(score))
+        if self.mode == "tts":
+            if epoch < self.grace_epochs:
+                return CONTINUE
+            if self.best_attention < self.min_attention_score:
+                return Verdict(
+                    True,
+                    f"attention not formed by epoch {epoch} (grace point {self.grace_epochs}): "
+                    f"best attention_score {self.best_attention:.3f} < "
+                    f"{self.min_attention_score:g}",
+                    "attention",
+                )
+        if loss_rule():
+            return Verdict(
+                True,
+                f"{self.objective} {loss:.4g} at epoch {epoch} is among the worst of the "
+                "trials that reached this epoch (successive halving)",
+                "loss",
+            )
+        return CONTINUE
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

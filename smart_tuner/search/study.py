@@ -1,0 +1,82 @@
+"""One study: what every worker needs to join it, and the sampler and pruner it runs with.
+
+The spec is plain data, so a worker process (or a worker on another machine running the same
+command) rebuilds the same study from it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from smart_tuner.config import Config, SearchSettings, config_from_dict
+from smart_tuner.search.storage import open_storage
+
+# Heartbeats, fail_stale_trials and the matplotlib plots are "experimental" in Optuna 5 but
+# the documented way to do this; one warning per call would drown the table.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+OBJECTIVE = "val_loss"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    study_name: str
+    storage_url: str
+    study_dir: str
+    dataset: str
+    config: dict[str, Any]  # the base config (model_dump) the trials start from
+    n_trials: int
+    track: bool = True
+    parent_run_id: str | None = None
+    run_params: dict[str, Any] = field(default_factory=dict)
+
+    def base_config(self) -> Config:
+        return config_from_dict(self.config, "study config")
+
+    @property
+    def settings(self) -> SearchSettings:
+        return self.base_config().search
+
+    @property
+    def trials_dir(self) -> Path:
+        return Path(self.study_dir) / "trials"
+
+
+def make_sampler(settings: SearchSettings, n_trials: int, worker: int = 0) -> Any:
+    """TPE (multivariate, constant liar so parallel workers do not pile onto one point), or
+    random search. Each worker gets its own seed so two workers never draw the same points."""
+    seed = None if settings.seed is None else settings.seed + worker
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    startup = max(2, min(10, n_trials // 3))
+    return optuna.samplers.TPESampler(
+        n_startup_trials=startup, multivariate=True, constant_liar=True, seed=seed
+    )
+
+
+def make_loss_pruner(settings: SearchSettings, trial_epochs: int) -> optuna.pruners.BasePruner:
+    """Optuna's pruner on validation loss; the TTS rule decides when it may be asked."""
+    if settings.pruning == "none":
+        return optuna.pruners.NopPruner()
+    first_rung = settings.alignment_grace_epochs if settings.pruning == "tts" else 1
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=max(1, min(first_rung, trial_epochs)), reduction_factor=3
+    )
+
+
+def open_study(spec: StudySpec, worker: int = 0) -> optuna.Study:
+    settings = spec.settings
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        storage=open_storage(spec.storage_url, settings),
+        study_name=spec.study_name,
+        direction="minimize",
+        sampler=make_sampler(settings, spec.n_trials, worker),
+        pruner=make_loss_pruner(settings, settings.trial_epochs),
+        load_if_exists=True,
+    )

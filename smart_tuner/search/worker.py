@@ -1,0 +1,122 @@
+"""Workers: processes that take trials from a study until it has the trials it asked for.
+
+Any number of them, on any number of machines, share one study through its storage. A worker
+stops only when no trial is owed, waiting or running: while another worker's trial runs it
+keeps watching, so that if that worker is killed, its trial (failed by the heartbeat check and
+re-queued) is run here. Local workers take turns at "is a trial owed? then start one" through
+a file lock, so they never start one trial too many; across machines the objective marks
+such a surplus trial instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import multiprocessing as mp
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import fail_stale_trials
+from optuna.trial import TrialState
+
+from smart_tuner.search.budget import REQUEUED, budget_of
+from smart_tuner.search.objective import Objective, TrialFailed
+from smart_tuner.search.study import StudySpec, open_study
+
+log = logging.getLogger("smart_tuner")
+
+
+class StartLock:
+    """An flock shared by the local workers of one study (released once a trial exists)."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        key = hashlib.sha1(f"{spec.storage_url}|{spec.study_name}".encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"smart_tuner-study-{key}.lock"
+        self._file = open(self.path, "a")  # noqa: SIM115 - held for the worker's life
+        self.held = False
+
+    def acquire(self) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
+@dataclass
+class WorkerResult:
+    trials_run: int
+    interrupted: bool = False
+
+
+def run_worker(spec: StudySpec, worker: int = 0, poll_seconds: float = 2.0) -> WorkerResult:
+    """Take trials until the study has `spec.n_trials` counted trials and none is running."""
+    study = open_study(spec, worker)
+    lock = StartLock(spec)
+    objective = Objective(spec, on_start=lock.release)
+    run = 0
+    try:
+        while True:
+            lock.acquire()
+            fail_stale_trials(study)
+            budget = budget_of(study.get_trials(deepcopy=False), spec.n_trials)
+            if budget.done:
+                lock.release()
+                return WorkerResult(run)
+            if budget.owed == 0 and budget.waiting == 0:
+                lock.release()  # others' trials are running: watch their heartbeats
+                time.sleep(poll_seconds)
+                continue
+            try:
+                study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+            finally:
+                lock.release()
+            run += 1
+    except KeyboardInterrupt:
+        lock.release()
+        if objective.current is not None:
+            requeue_interrupted(study, objective.current.number)
+        return WorkerResult(run, interrupted=True)
+
+
+def requeue_interrupted(study: optuna.Study, number: int) -> bool:
+    """The trial Ctrl-C failed mid-run is queued again with the same parameters, so a re-run
+    of the command continues the study without losing it."""
+    trial = study.get_trials(deepcopy=False)[number]
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason"):
+        return False
+    storage = study._storage
+    storage.set_trial_user_attr(trial._trial_id, REQUEUED, True)
+    storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted (re-queued)")
+    if trial.params:
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    return True
+
+
+def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
+    logging.basicConfig(filename=log_path, level=logging.INFO)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(spec, worker)
+
+
+def start_workers(spec: StudySpec, count: int, first_index: int = 0) -> list[mp.Process]:
+    """`count` worker processes (spawned: each a fresh interpreter), logging to the study
+    folder."""
+    ctx = mp.get_context("spawn")
+    processes = []
+    Path(spec.study_dir).mkdir(parents=True, exist_ok=True)
+    for index in range(first_index, first_index + count):
+        log_path = str(Path(spec.study_dir) / f"worker-{index}.log")
+        process = ctx.Process(
+            target=_worker_main, args=(spec, index, log_path), name=f"search-worker-{index}"
+        )
+        process.start()
+        processes.append(process)
+    return processes

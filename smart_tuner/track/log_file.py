@@ -28,6 +28,7 @@ from smart_tuner.events import (
     DecisionMade,
     EpochEnded,
     Event,
+    QualityMeasured,
     RunFinished,
     RunStarted,
 )
@@ -106,6 +107,9 @@ class RunLogFile:
         elif isinstance(event, ArtifactSaved):
             if not event.path.lower().endswith(".png"):  # pictures are replaced every epoch
                 self._line(logging.INFO, f"epoch {event.epoch} {event.artifact}: {event.path}")
+        elif isinstance(event, QualityMeasured):
+            parts = "  ".join(f"{k} {_fmt(v, k)}" for k, v in event.metrics.items())
+            self._line(logging.INFO, f"epoch {event.epoch} quality: {parts}")
         elif isinstance(event, RunFinished):
             self._line(logging.INFO, _finish_line(event.summary))
 

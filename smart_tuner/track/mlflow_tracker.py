@@ -36,6 +36,7 @@ from smart_tuner.events import (
     DecisionMade,
     EpochEnded,
     Event,
+    QualityMeasured,
     RunFinished,
     RunStarted,
     read_records,
@@ -256,6 +257,8 @@ class MlflowTracker:
                 self.client.set_tag(self.run_id, "best_epoch", str(event.epoch))
         elif isinstance(event, ArtifactSaved):
             self._artifact(event)
+        elif isinstance(event, QualityMeasured):
+            self._quality(event)
         elif isinstance(event, RunFinished):
             self._run_finished(event)
 
@@ -298,6 +301,14 @@ class MlflowTracker:
         metrics = [Metric(k, v, now, event.epoch) for k, v in values.items()]
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+
+    def _quality(self, event: QualityMeasured) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        values = finite_metrics(event.metrics)
+        metrics = [Metric(k, v, now, event.epoch) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
 
     def _decision(self, event: DecisionMade) -> None:
         text = event.reason + (f" {json.dumps(event.params, default=str)}" if event.params else "")

@@ -31,6 +31,7 @@ from smart_tuner.events import (
     DecisionMade,
     EpochEnded,
     Event,
+    QualityMeasured,
     RunFinished,
     RunStarted,
 )
@@ -124,6 +125,9 @@ class TensorBoardTracker:
             )
         elif isinstance(event, ArtifactSaved):
             self._artifact(event)
+        elif isinstance(event, QualityMeasured):
+            for key, value in finite_metrics(event.metrics).items():
+                self._open().add_scalar(scalar_tag(key), value, event.epoch)
         elif isinstance(event, RunFinished):
             self._finish(event.summary)
 

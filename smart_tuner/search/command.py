@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,61 +65,75 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from smart_tuner.cli import UserError, resolve_config, resolve_dataset
+    from smart_tuner.cli import UserError
+    from smart_tuner.resolve import config_for, dataset_for
 
     if args.trials < 1 or args.workers < 1:
         raise UserError("--trials and --workers must be at least 1")
-    config = resolve_config(args, _overrides(args))
-    dataset = resolve_dataset(args.dataset or args.dataset_flag, config)
+    config = config_for(args.config, _overrides(args))
+    dataset = dataset_for(args.dataset or args.dataset_flag, config, console)
     if not dataset.exists():
         raise UserError(f"{dataset}: no such dataset folder or filelist")
-    from smart_tuner.search.space import SearchSpace
-
-    space = SearchSpace.from_config(config)  # a bad range fails here, before any trial
     name = args.study_name or study_name_for(dataset)
     study_dir = Path(args.out) if args.out else Path("runs") / name
-    return optimize(
-        config,
+    result = run_search(
         dataset,
-        space,
-        name,
+        config,
         study_dir,
         n_trials=args.trials,
         workers=args.workers,
         storage=args.storage,
+        study_name=name,
         warm_start=not args.no_warm_start,
         track=not args.no_track,
         console=console,
     )
+    return int(result.exit_code)
 
 
-def optimize(
-    config: Config,
+@dataclass
+class SearchResult:
+    exit_code: int
+    output: Any  # output.StudyOutput
+    study_name: str
+    storage_url: str
+
+
+def run_search(
     dataset: Path,
-    space: Any,
-    name: str,
+    config: Config,
     study_dir: Path,
     *,
     n_trials: int,
-    workers: int,
-    storage: str | None,
-    warm_start: bool,
-    track: bool,
+    workers: int = 1,
+    storage: str | None = None,
+    study_name: str | None = None,
+    warm_start: bool = True,
+    track: bool = True,
     console: Console,
-) -> int:
+) -> SearchResult:
+    """Create or resume the study, run `workers` local workers until it has `n_trials`
+    trials, write the outputs (see output.py). Re-running with the same name continues it."""
+    from smart_tuner.exit_codes import ExitCode
+    from smart_tuner.search.output import write_outputs
+    from smart_tuner.search.space import SearchSpace
     from smart_tuner.search.storage import StorageError, redact, storage_url
     from smart_tuner.search.study import StudySpec, open_study
 
+    space = SearchSpace.from_config(config)  # a bad range fails here, before any trial
+    name = study_name or study_name_for(dataset)
     url = storage_url(storage)
     settings = config.search
     run_params: dict[str, Any] = {}
     features: dict[str, Any] = {}
     if warm_start:
+        from smart_tuner.data.hygiene import with_analysis_drops
         from smart_tuner.pipeline import recommend_for
         from smart_tuner.track.learning import profile_features_of
 
         rec = recommend_for(dataset, config, console)
         run_params, features = rec.run_params, profile_features_of(rec.profile)
+        config = with_analysis_drops(config, rec.profile.problems)
     parent = None
     if track:
         from smart_tuner.track.mlflow_tracker import start_parent_run
@@ -134,6 +149,7 @@ def optimize(
         track=track,
         parent_run_id=parent,
         run_params=run_params,
+        analysis_drops=dict(config.data.analysis_drops),
     )
     try:
         study = open_study(spec)
@@ -153,7 +169,17 @@ def optimize(
         _enqueue_warm_starts(study, config, features, space, name, console)
     elif fresh:
         console.print("Warm start: off (--no-warm-start).")
-    return _run_workers(spec, study, workers, console, config)
+    interrupted, failed_workers = _run_workers(spec, study, workers, console)
+    out = write_outputs(study, spec.base_config(), Path(spec.study_dir))
+    _report(out, spec, study, console, config, interrupted)
+    if interrupted:
+        code = ExitCode.INTERRUPTED
+    elif failed_workers:
+        console.print(f"[red]{failed_workers} worker(s) exited with an error; see worker-*.log[/]")
+        code = ExitCode.FAILED
+    else:
+        code = ExitCode.OK if out.best_config is not None else ExitCode.FAILED
+    return SearchResult(int(code), out, name, url)
 
 
 def _enqueue_warm_starts(
@@ -171,9 +197,8 @@ def _enqueue_warm_starts(
         console.print(f"Warm start: enqueued the best parameters of {pick.note}.")
 
 
-def _run_workers(spec: Any, study: Any, workers: int, console: Console, config: Config) -> int:
-    from smart_tuner.search.budget import budget_of
-    from smart_tuner.search.output import log_to_mlflow, write_outputs
+def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple[bool, int]:
+    """Start the workers and show the live table until they stop: (interrupted, failed)."""
     from smart_tuner.search.table import trials_table
     from smart_tuner.search.worker import start_workers
 
@@ -185,25 +210,31 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console, config: 
             while any(p.is_alive() for p in processes):
                 live.update(trials_table(study.get_trials(deepcopy=False), title), refresh=True)
                 time.sleep(REFRESH_SECONDS)
-            live.update(trials_table(study.get_trials(deepcopy=False), title), refresh=True)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: waiting for the workers to re-queue their trials.[/]")
-        for p in processes:
-            p.join()
+    for p in processes:
+        p.join()
+    return interrupted, sum(p.exitcode not in (0, None) for p in processes)
+
+
+def _report(
+    out: Any, spec: Any, study: Any, console: Console, config: Config, interrupted: bool
+) -> None:
+    from smart_tuner.search.budget import budget_of
+    from smart_tuner.search.output import log_to_mlflow
+    from smart_tuner.search.table import trials_table
+
     trials = study.get_trials(deepcopy=False)
-    budget = budget_of(trials, spec.n_trials)
-    failed = [p.exitcode for p in processes if p.exitcode not in (0, None)]
-    best = _best(study)
-    console.print(trials_table(trials, title + " (final)", best) if not interrupted else "")
-    out = write_outputs(study, spec.base_config(), Path(spec.study_dir))
+    best = next((t for t in trials if t.number == out.best_trial), None)
+    title = f"{spec.study_name}: {spec.n_trials} trials requested"
+    console.print(trials_table(trials, title, best))
     for note in out.notes:
         console.print(f"[yellow]{note}[/yellow]")
     if out.best_config is not None:
         console.print(
-            f"Best: trial {out.best_trial}, val_loss {out.best_value:.4f} - "
-            f"parameters written to {out.best_config} "
-            f"(smart-tuner train DATASET --config {out.best_config})"
+            f"Best: trial {out.best_trial}, val_loss {out.best_value:.4f} - parameters written "
+            f"to {out.best_config} (smart-tuner train DATASET --config {out.best_config})"
         )
     if out.importances:
         ranked = ", ".join(f"{k} {v:.2f}" for k, v in out.importances.items())
@@ -216,16 +247,5 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console, config: 
 
         end_parent_run(config, spec.parent_run_id, "KILLED" if interrupted else "FINISHED")
     if interrupted:
-        console.print(f"Re-run the same command to continue ({budget.finished} trials done).")
-        return 130
-    if failed:
-        console.print(f"[red]{len(failed)} worker(s) exited with an error; see worker-*.log[/]")
-        return 1
-    return 0 if out.best_config is not None else 1
-
-
-def _best(study: Any) -> Any:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+        done = budget_of(trials, spec.n_trials).finished
+        console.print(f"Re-run the same command to continue ({done} trials done).")

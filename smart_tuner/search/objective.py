@@ -68,6 +68,7 @@ class Objective:
             dataset=self.spec.dataset,
             run_dir=str(run_dir),
             track=self.spec.track,
+            analysis_drops=self.spec.analysis_drops,
             parent_run_id=self.spec.parent_run_id,
             nested_name=f"{self.spec.study_name}/trial-{trial.number}",
             run_params={

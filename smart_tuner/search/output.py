@@ -4,7 +4,8 @@
   `smart-tuner train --config best_config.yaml` (epochs stay with the recommendation);
 * importances.json: how much each parameter mattered (Optuna's fANOVA);
 * optimization_history.png, param_importances.png: Optuna's matplotlib plots;
-* trials.json: every trial with its state, value and reason.
+* trials.json: every trial with its state, value and reason; study.json: the same with the
+  best parameters and importances (what the HTML report reads).
 """
 
 from __future__ import annotations
@@ -40,10 +41,26 @@ def write_outputs(study: optuna.Study, base: Config, study_dir: Path) -> StudyOu
     study_dir.mkdir(parents=True, exist_ok=True)
     out = StudyOutput()
     out.files.append(_write_trials(study, study_dir / "trials.json"))
+    _fill(out, study, base, study_dir)
+    summary = {
+        "study_name": study.study_name,
+        "trials": json.loads((study_dir / "trials.json").read_text(encoding="utf-8")),
+        "best_trial": out.best_trial,
+        "best_value": out.best_value,
+        "best_params": out.best_params,
+        "importances": out.importances,
+        "notes": out.notes,
+    }
+    (study_dir / "study.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    out.files.append(study_dir / "study.json")
+    return out
+
+
+def _fill(out: StudyOutput, study: optuna.Study, base: Config, study_dir: Path) -> None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         out.notes.append("no trial completed: no best configuration to write")
-        return out
+        return
     best = study.best_trial
     out.best_value, out.best_params, out.best_trial = best.value, dict(best.params), best.number
     space = SearchSpace.from_config(base)
@@ -69,7 +86,6 @@ def write_outputs(study: optuna.Study, base: Config, study_dir: Path) -> StudyOu
     imp_path.write_text(json.dumps(out.importances, indent=2), encoding="utf-8")
     out.files.append(imp_path)
     out.files += _plots(study, study_dir, with_importances=bool(out.importances))
-    return out
 
 
 def _write_trials(study: optuna.Study, path: Path) -> Path:
@@ -85,6 +101,8 @@ def _write_trials(study: optuna.Study, path: Path) -> Path:
             "params": t.params,
             "epochs": t.user_attrs.get("epochs"),
             "why": why(t, retried),
+            "pruned_reason": t.user_attrs.get("pruned_reason"),
+            "fail_reason": t.user_attrs.get("fail_reason"),
             "run_dir": t.user_attrs.get("run_dir"),
         }
         for t in trials

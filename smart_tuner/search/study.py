@@ -34,6 +34,7 @@ class StudySpec:
     track: bool = True
     parent_run_id: str | None = None
     run_params: dict[str, Any] = field(default_factory=dict)
+    analysis_drops: dict[str, str] = field(default_factory=dict)  # not in config dumps
 
     def base_config(self) -> Config:
         return config_from_dict(self.config, "study config")

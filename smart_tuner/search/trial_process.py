@@ -33,6 +33,7 @@ class TrialJob:
     parent_run_id: str | None
     nested_name: str
     run_params: dict[str, Any]
+    analysis_drops: dict[str, str]  # the analysis's drop verdicts (never in config dumps)
 
 
 class PipeReporter:
@@ -80,6 +81,8 @@ def run_trial(job: TrialJob, conn: Connection) -> None:
         console = Console(file=log, width=120, highlight=False)
         try:
             config = config_from_dict(job.config, "trial config")
+            data = config.data.model_copy(update={"analysis_drops": job.analysis_drops})
+            config = config.model_copy(update={"data": data})
             summary = train(
                 config,
                 Path(job.dataset),

@@ -30,7 +30,6 @@ DEMO_SENTENCES = (
     "Every student brought a yellow notebook to class.",
 )
 NOT_YET = {
-    "auto": "the full automatic pipeline",
     "evaluate": "quality evaluation",
 }
 
@@ -299,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="one self-contained HTML page about a run")
     report_command.add_arguments(rep)
     rep.set_defaults(func=lambda args: report_command.run(args, console))
+
+    from smart_tuner.auto import command as auto_command
+
+    auto = sub.add_parser("auto", help="analyse, search, train, evaluate, report: all in one")
+    auto_command.add_arguments(auto)
+    auto.set_defaults(func=lambda args: auto_command.run(args, console))
 
     rp = sub.add_parser("replay", help="what the controller decides on a recorded run")
     rp.add_argument("run_dir", help="a run folder (its metrics.jsonl is replayed)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -357,6 +358,7 @@ def run_command(func: Any, args: argparse.Namespace) -> int:
     from smart_tuner.train.checkpoint import CheckpointError
     from smart_tuner.train.loop import TrainingError
 
+    previous = _sigterm_as_interrupt()
     try:
         return int(func(args))
     except ConfigError as exc:
@@ -374,6 +376,22 @@ def run_command(func: Any, args: argparse.Namespace) -> int:
     except OSError as exc:  # disk full, permissions, a vanished folder: say which file
         console.print(f"[red]Error:[/red] {describe_os_error(exc)}")
         return ExitCode.FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM (docker stop, a job scheduler, `kill`) stops a command the way Ctrl-C does:
+    a training run saves its checkpoint and exits 130. Returns the handler it replaced."""
+    try:
+        return signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -39,3 +39,21 @@ def test_ui_shows_the_bound_address_and_warns_off_loopback():
     assert _url("192.168.1.20", 5000) == "http://192.168.1.20:5000/"
     everywhere = _url("0.0.0.0", 5000)
     assert "bound to 0.0.0.0" in everywhere and not everywhere.startswith("http://127.0.0.1")
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(capsys):
+    import os
+    import signal
+    import time
+
+    from smart_tuner.cli import run_command
+
+    def command(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted long before this ends
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_command(command, None) == ExitCode.INTERRUPTED
+    assert "Interrupted" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) is before  # restored afterwards

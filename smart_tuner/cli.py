@@ -137,6 +137,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from smart_tuner.synthesize import load_model, synthesize
 
     loaded = load_model(Path(args.checkpoint), args.device)
+    if args.vocoder:
+        synthesis = loaded.config.synthesis.model_copy(update={"vocoder": args.vocoder})
+        loaded.config = loaded.config.model_copy(update={"synthesis": synthesis})
     result = synthesize(loaded, args.text, Path(args.out), seed=args.seed)
     return report_synthesis(result)
 
@@ -160,7 +163,8 @@ def report_synthesis(result: Any) -> int:
             "[yellow]The stop gate did not fire; the utterance was ended because attention "
             "rested on the last symbol. Training longer teaches the gate.[/yellow]"
         )
-    console.print(f"Wrote {result.wav_path} ({result.seconds:.2f} s).")
+    console.print(f"Vocoder: {result.vocoder}")
+    console.print(f"Wrote {result.wav_path} ({result.seconds:.2f} s; how: its .json).")
     return 0
 
 
@@ -196,25 +200,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = synthesize(loaded, sentence, out / "demo_unseen.wav")
     code = report_synthesis(result)
     if code == 0 and result.wav_path is not None:
-        report_listening(sentence, result.wav_path)
+        report_listening(sentence, result.wav_path, dataset)
     return code
 
 
-def report_listening(sentence: str, wav_path: Path) -> None:
-    """Listen by numbers: what an offline English recogniser hears in the synthesized WAV."""
+def report_listening(sentence: str, wav_path: Path, corpus: Path | None = None) -> None:
+    """Listen by numbers: what an offline English recogniser hears in the synthesized WAV,
+    and DNSMOS's estimate of how natural it sounds (beside the corpus's own recordings')."""
     import soundfile as sf
 
-    from smart_tuner.analysis import asr
+    from smart_tuner.listen import listen_to, mos_of
 
-    if asr.available("en") is not None:
-        return
     wav, rate = sf.read(wav_path, dtype="float32")
-    heard = asr.listen(wav, rate)
-    console.print(
-        f"An offline recogniser (PocketSphinx) hears: {' '.join(heard) or '(nothing)'!r} - "
-        f"word error rate {asr.word_error_rate(sentence, heard):.0%} "
-        "(0% = every word right; benchmarks/intelligibility.py compares with the recordings)"
-    )
+    heard = listen_to(wav, rate, sentence)
+    console.print(f"Listening: {heard.describe()} (0% WER = every word right)")
+    recordings = sorted((corpus / "wavs").glob("*"))[:3] if corpus else []
+    scores = [mos_of(*sf.read(p, dtype="float32"))[0] for p in recordings]
+    if heard.mos_overall is not None and scores and None not in scores:
+        console.print(
+            f"The corpus's own recordings: DNSMOS overall {sum(scores) / len(scores):.2f} "
+            f"(first {len(scores)}); benchmarks/intelligibility.py compares in depth."
+        )
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -327,7 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--out", required=True, help="output WAV; PNGs are written beside it")
     syn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--vocoder", choices=["auto", "hifigan", "griffin_lim"])
     syn.set_defaults(func=cmd_synthesize)
+
+    from smart_tuner import vocode
+
+    voc = sub.add_parser("vocode", help="copy-synthesis: recordings -> mel -> vocoder -> WAVs")
+    vocode.add_arguments(voc)
+    voc.set_defaults(
+        func=lambda a: vocode.run(a, resolve_config(a, vocode.synthesis_overrides(a)), console)
+    )
 
     available = ", ".join(n for n in sub.choices if n not in NOT_YET)
     for name, what in NOT_YET.items():

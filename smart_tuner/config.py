@@ -490,6 +490,20 @@ class TrackingConfig(Section):
     ui: UIConfig = UIConfig()
 
 
+class SynthesisConfig(Section):
+    """How mels become audio everywhere sound is made (synthesize, demo, samples, vocode)."""
+
+    vocoder: Literal["auto", "hifigan", "griffin_lim"] = Field(
+        "auto",
+        description="auto: HiFi-GAN when the audio settings match its weights, else Griffin-Lim.",
+    )
+    hifigan_model: Literal["universal", "ljspeech"] = "universal"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present.")
+    chunk_frames: int = Field(
+        512, ge=16, description="HiFi-GAN vocodes this many frames at a time (flat memory)."
+    )
+
+
 # ---------------------------------------------------------------- dataset analysis (S1-S4, S23-S26)
 
 
@@ -639,6 +653,7 @@ class Config(Section):
     training: TrainingConfig = TrainingConfig()
     tracking: TrackingConfig = TrackingConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    synthesis: SynthesisConfig = SynthesisConfig()
 
 
 # ---------------------------------------------------------------- loading

@@ -1,7 +1,8 @@
-"""Text -> speech from a checkpoint: Tacotron2 inference, then a vocoder (Griffin-Lim for now)."""
+"""Text -> speech from a checkpoint: Tacotron2 inference, then the configured vocoder."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +13,12 @@ import torch
 from smart_tuner.config import Config, config_from_dict
 from smart_tuner.data import TextFrontend
 from smart_tuner.data.phonemes import PhonemizerUnavailable
-from smart_tuner.model import GriffinLim, Tacotron2
-from smart_tuner.model.vocoder import Vocoder
+from smart_tuner.model import Tacotron2
+from smart_tuner.model.vocoder import Vocoder, VocoderChoice, VocoderError, choose_vocoder
 from smart_tuner.plots import plot_alignment, plot_mels
-from smart_tuner.train.alignment_metrics import attention_score, diagonality
-from smart_tuner.train.checkpoint import load_checkpoint
-from smart_tuner.train.device import select_device
+from smart_tuner.runtime.alignment_metrics import attention_score, diagonality
+from smart_tuner.runtime.checkpoint import load_checkpoint
+from smart_tuner.runtime.device import select_device
 
 
 class SynthesisError(RuntimeError):
@@ -35,6 +36,8 @@ class SynthesisResult:
     attention_score: float
     diagonality: float
     stop_cause: str = "gate"  # gate | attention_end | max_steps
+    vocoder: str = ""  # which vocoder spoke and why (VocoderChoice.describe())
+    alignment: np.ndarray | None = None  # [decoder steps, encoder steps] attention, float32
 
 
 @dataclass
@@ -64,13 +67,15 @@ def synthesize(
     loaded: LoadedModel,
     text: str,
     out: Path,
-    vocoder: Vocoder | None = None,
+    vocoder: Vocoder | VocoderChoice | None = None,
     seed: int = 0,
 ) -> SynthesisResult:
-    """Write `out` (WAV) and `out`'s alignment/mel PNGs; raise when the decoder never stops.
+    """Write `out` (WAV), `out`.json (text, vocoder and why) and `out`'s alignment/mel PNGs;
+    raise when the decoder never stops.
 
-    Prenet dropout stays on at inference (as in the paper), so a fixed seed makes the output
-    reproducible.
+    The vocoder is the config's `synthesis` choice (HiFi-GAN when the audio settings allow)
+    unless one is given. Prenet dropout stays on at inference (as in the paper), so a fixed
+    seed makes the output reproducible.
     """
     try:
         ids = loaded.frontend(text)
@@ -96,15 +101,56 @@ def synthesize(
     mel_png = plot_mels({"predicted": mel.numpy()}, out.with_suffix(".mel.png"), text[:60])
     if not result.reached_stop:
         return SynthesisResult(
-            None, align_png, mel_png, 0.0, steps, False, score, diag, result.stop_cause
+            None,
+            align_png,
+            mel_png,
+            0.0,
+            steps,
+            False,
+            score,
+            diag,
+            result.stop_cause,
+            alignment=alignment.numpy(),
         )
-    vocoder = vocoder or GriffinLim(loaded.config.audio)
-    wav = vocoder(mel)
+    choice = resolve_vocoder(loaded, vocoder)
+    wav = choice.vocoder(mel)
     peak = float(np.abs(wav).max()) if wav.size else 0.0
     if peak > 0:
         wav = wav * (0.95 / peak)
-    sf.write(out, wav.astype(np.float32), vocoder.sample_rate, subtype="PCM_16")
-    seconds = len(wav) / vocoder.sample_rate
+    rate = choice.vocoder.sample_rate
+    sf.write(out, wav.astype(np.float32), rate, subtype="PCM_16")
+    seconds = len(wav) / rate
+    write_sidecar(out, {"text": text, "seconds": round(seconds, 3), "sample_rate": rate}, choice)
     return SynthesisResult(
-        out, align_png, mel_png, seconds, steps, True, score, diag, result.stop_cause
+        out,
+        align_png,
+        mel_png,
+        seconds,
+        steps,
+        True,
+        score,
+        diag,
+        result.stop_cause,
+        choice.describe(),
+        alignment.numpy(),
     )
+
+
+def resolve_vocoder(loaded: LoadedModel, given: Vocoder | VocoderChoice | None) -> VocoderChoice:
+    """The caller's vocoder, else the one the model's config chooses (SynthesisError if it
+    names one that cannot be used)."""
+    if isinstance(given, VocoderChoice):
+        return given
+    if given is not None:
+        return VocoderChoice(given, type(given).__name__.lower(), "given by the caller")
+    try:
+        return choose_vocoder(loaded.config.audio, loaded.config.synthesis)
+    except VocoderError as exc:
+        raise SynthesisError(str(exc)) from exc
+
+
+def write_sidecar(wav_path: Path, facts: dict[str, object], choice: VocoderChoice) -> Path:
+    """`WAV`.json beside the WAV: how it was made, so a listener knows which vocoder spoke."""
+    path = Path(wav_path).with_suffix(".json")
+    path.write_text(json.dumps({**facts, **choice.to_dict()}, indent=2) + "\n", encoding="utf-8")
+    return path

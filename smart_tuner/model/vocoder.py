@@ -1,20 +1,27 @@
-"""Turning mels back into audio for listening checks.
+"""Turning mels back into audio, and choosing how.
 
+HiFi-GAN (public weights trained on our mel settings) is what a listener should hear.
 Griffin-Lim needs no trained weights, so a sample can always be rendered; it sounds phasey,
-which is fine for judging whether the model speaks at all. A neural vocoder can replace it
-through the same `Vocoder` protocol.
+which is fine for judging whether the model speaks at all, for fast tests, and as the
+fallback when the audio settings do not match HiFi-GAN's or its weights are missing.
+`choose_vocoder` makes that choice in one place for every caller and says why.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from smart_tuner.config import AudioConfig
+from smart_tuner.config import AudioConfig, SynthesisConfig
+from smart_tuner.model.hifigan import V1, HifiGan, HifiGanUnavailable
 from smart_tuner.model.melbank import mel_filterbank
+
+log = logging.getLogger(__name__)
 
 # Floor of the log-mel features (log(clamp(x, min=1e-5))), as in NVIDIA's feature extraction.
 LOG_MEL_FLOOR = 1e-5
@@ -113,3 +120,77 @@ class GriffinLim:
         if peak > 1.0:  # only guard against clipping; quiet audio stays as it is
             audio = audio / peak
         return audio.cpu().numpy().astype(np.float32)
+
+
+class VocoderError(RuntimeError):
+    """The vocoder asked for cannot be used; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class VocoderChoice:
+    """Which vocoder speaks, and the one-line reason, written beside every WAV."""
+
+    vocoder: Vocoder
+    name: str  # "hifigan" | "griffin_lim"
+    reason: str
+    hifigan_model: str | None = None
+    device: str = "cpu"
+
+    def describe(self) -> str:
+        label = f"HiFi-GAN ({self.hifigan_model})" if self.name == "hifigan" else "Griffin-Lim"
+        return f"{label} on {self.device}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vocoder": self.name,
+            "hifigan_model": self.hifigan_model,
+            "device": self.device,
+            "reason": self.reason,
+        }
+
+
+def vocoder_device(wanted: str) -> str:
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise VocoderError("synthesis.device is cuda, but CUDA is not available here")
+    return wanted
+
+
+def choose_vocoder(
+    audio_cfg: AudioConfig, synthesis: SynthesisConfig | None = None
+) -> VocoderChoice:
+    """`synthesis.vocoder`: hifigan (or VocoderError), griffin_lim, or auto (HiFi-GAN when the
+    audio settings match its weights and they are installed, else Griffin-Lim)."""
+    synthesis = synthesis or SynthesisConfig()
+    wanted, model = synthesis.vocoder, synthesis.hifigan_model
+    if wanted == "griffin_lim":
+        choice = VocoderChoice(GriffinLim(audio_cfg), "griffin_lim", "chosen in the config")
+        log.info("vocoder: %s", choice.describe())
+        return choice
+    mismatches = V1.audio_mismatches(audio_cfg)
+    problem = (
+        "the audio settings differ from HiFi-GAN's: " + ", ".join(mismatches)
+        if mismatches
+        else None
+    )
+    device = vocoder_device(synthesis.device)
+    if problem is None:
+        try:
+            hifigan = HifiGan(model, device, chunk_frames=synthesis.chunk_frames)
+        except HifiGanUnavailable as exc:
+            problem = str(exc)
+        else:
+            reason = (
+                "chosen in the config"
+                if wanted == "hifigan"
+                else "the audio settings match HiFi-GAN's"
+            )
+            choice = VocoderChoice(hifigan, "hifigan", reason, model, device)
+            log.info("vocoder: %s", choice.describe())
+            return choice
+    if wanted == "hifigan":
+        raise VocoderError(f"synthesis.vocoder is hifigan, but {problem}")
+    choice = VocoderChoice(GriffinLim(audio_cfg), "griffin_lim", problem)
+    log.info("vocoder: %s", choice.describe())
+    return choice

@@ -46,7 +46,7 @@ def run_auto(
     budget = split_budget(
         max_minutes,
         trials,
-        search=_available("smart_tuner.search.worker"),
+        search=_available("smart_tuner.search.command"),
         evaluation=_available("smart_tuner.evaluate.command"),
     )
     ctx = stages.AutoContext(dataset, out, config, console, trials, storage, budget)
@@ -74,7 +74,7 @@ def run_auto(
 
     analysis = stage("analyse", lambda: stages.analyse(ctx))
     epochs, run_params = analysis.chose["epochs"], analysis.chose["run_params"]
-    found = stage("search", lambda: stages.search(ctx, epochs, run_params))
+    found = stage("search", lambda: stages.search(ctx, epochs))
     params = found.chose.get("params", {})
     stage("train", lambda: stages.train_full(ctx, epochs, params, run_params))
     stage("evaluate", lambda: stages.evaluate(ctx))

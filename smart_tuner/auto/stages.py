@@ -8,6 +8,7 @@ re-run starts it again (a study and a training resume where they stopped).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.console import Console
 from smart_tuner.auto.budget import BudgetPlan, trial_epochs
 from smart_tuner.auto.record import StageResult
 from smart_tuner.config import Config, config_from_dict
+from smart_tuner.exit_codes import ExitCode
 
 MAX_RESTARTS = 3  # S6: the controller may restart a failing training this often
 EVALUATED_SENTENCES = 8
@@ -88,16 +90,13 @@ def _study_name(out: Path) -> str:
     return f"auto-{out.resolve().name}-{digest}"
 
 
-def search(ctx: AutoContext, epochs: int, run_params: dict[str, Any]) -> StageResult:
+def search(ctx: AutoContext, epochs: int) -> StageResult:
     if ctx.trials <= 0:
         return StageResult("skipped", why="no search asked for (--trials 0)")
     try:
-        from smart_tuner.search.storage import storage_url
-        from smart_tuner.search.study import StudySpec, open_study
-        from smart_tuner.search.worker import run_worker
+        from smart_tuner.search.command import run_search
     except ImportError as exc:
         return StageResult("skipped", why=f"the hyperparameter search is not available ({exc})")
-    from smart_tuner.report.study import write_study_summary
 
     per_trial = trial_epochs(epochs, ctx.config.search.trial_epochs)
     config = with_values(
@@ -105,31 +104,28 @@ def search(ctx: AutoContext, epochs: int, run_params: dict[str, Any]) -> StageRe
         {"search.trial_epochs": per_trial, "search.trial_max_minutes": ctx.budget.trial_minutes},
     )
     folder = ctx.out / "search"
-    spec = StudySpec(
-        study_name=_study_name(ctx.out),
-        storage_url=storage_url(ctx.storage or str(folder / "study.db")),
-        study_dir=str(folder),
-        dataset=str(ctx.dataset),
-        config=config.model_dump(mode="json"),
+    result = run_search(
+        ctx.dataset,
+        config,
+        folder,
         n_trials=ctx.trials,
-        track=False,
-        run_params=run_params,
+        storage=ctx.storage or str(folder / "study.db"),
+        study_name=_study_name(ctx.out),
+        console=ctx.console,
     )
-    if run_worker(spec).interrupted:
+    if result.exit_code == ExitCode.INTERRUPTED:
         raise KeyboardInterrupt
-    study = open_study(spec)
+    if (folder / "study.json").is_file():  # the run's report shows the study
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / "study.json", ctx.run_dir / "study.json")
+    best = result.output
     note = f"{ctx.trials} trials of at most {per_trial} epochs each (the full run: {epochs})"
-    write_study_summary(study, ctx.run_dir, note)
-    finished = [t for t in study.trials if t.value is not None and t.state.name == "COMPLETE"]
-    if not finished:
-        return StageResult("skipped", why="no trial finished; training with the config as is")
-    best = study.best_trial
-    chose = {"params": dict(best.params), "best_value": best.value, "trial": best.number}
-    why = (
-        f"trial {best.number} reached the lowest validation loss ({best.value:.4g}) of "
-        f"{len(finished)} finished trials; {note}"
-    )
-    return StageResult("done", chose, why)
+    if best.best_trial is None:
+        return StageResult("skipped", why=f"no trial finished ({note}); the config as is")
+    chose = {"params": dict(best.best_params), "best_value": best.best_value}
+    chose["trial"] = best.best_trial
+    why = f"trial {best.best_trial} reached the lowest validation loss ({best.best_value:.4g}); "
+    return StageResult("done", chose, why + note)
 
 
 def searched_config(config: Config, params: dict[str, Any]) -> Config:

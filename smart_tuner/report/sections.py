@@ -169,13 +169,13 @@ def search_section(run: RunData) -> dict[str, Any]:
             "state": t.get("state", ""),
             "value": _num(t.get("value"), 4),
             "params": ", ".join(f"{k}={_num(v)}" for k, v in (t.get("params") or {}).items()),
-            "note": t.get("pruned_reason") or t.get("note") or "",
+            "note": t.get("pruned_reason") or t.get("fail_reason") or t.get("why") or "",
         }
         for t in trials
     ]
     return {
         "available": True,
-        "name": study.get("name", ""),
+        "name": study.get("name") or study.get("study_name", ""),
         "direction": direction,
         "best": study.get("best_params") or {},
         "best_value": _num(study.get("best_value"), 4),
@@ -183,7 +183,7 @@ def search_section(run: RunData) -> dict[str, Any]:
         "pruned": [r for r in rows if str(r["state"]).lower() == "pruned"],
         "history_plot": figures.search_history(trials, direction) if trials else None,
         "importances_plot": figures.importances_plot(importances) if importances else None,
-        "note": study.get("note", ""),
+        "note": " ".join([study.get("note", ""), *(study.get("notes") or [])]).strip(),
     }
 
 

@@ -16,7 +16,7 @@ from smart_tuner.auto.record import STAGES
 from smart_tuner.config import dump_config
 from tests.helpers import make_corpus, tiny_config
 
-SEARCH = importlib.util.find_spec("smart_tuner.search.worker") is not None
+SEARCH = importlib.util.find_spec("smart_tuner.search.command") is not None
 
 
 def auto_command(root: Path, trials: int) -> list[str]:

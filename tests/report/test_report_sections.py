@@ -12,8 +12,10 @@ import pytest
 import soundfile as sf
 
 from smart_tuner.cli import main
+from smart_tuner.config import load_config
 from smart_tuner.report import ReportError, write_report
-from smart_tuner.report.study import write_study_summary
+from smart_tuner.search.output import write_outputs
+from smart_tuner.search.space import SearchSpace
 
 
 def started_run(folder: Path) -> Path:
@@ -57,19 +59,20 @@ def test_search_section_shows_trials_history_importances_and_pruned_reasons(
     tmp_path: Path,
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = load_config(None)
+    space = SearchSpace.from_config(config)
     study = optuna.create_study(study_name="tiny", sampler=optuna.samplers.RandomSampler(seed=1))
 
     def objective(trial: optuna.Trial) -> float:
-        lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
-        batch = trial.suggest_categorical("batch_size", [8, 16])
+        params = space.suggest(trial)
         if trial.number == 2:
             trial.set_user_attr("pruned_reason", "val_loss 9.1 above the median 4.2 at epoch 3")
             raise optuna.TrialPruned()
-        return abs(np.log10(lr) + 2.5) + batch / 100
+        return abs(np.log10(params["learning_rate"]) + 2.5) + params["batch_size"] / 100
 
     study.optimize(objective, n_trials=6)
     run = started_run(tmp_path / "run")
-    write_study_summary(study, run)
+    write_outputs(study, config, run)  # what `optimize` leaves in its study folder
     html = write_report(run).read_text(encoding="utf-8")
     text = text_of(html)
     assert "Study tiny (minimize)" in text

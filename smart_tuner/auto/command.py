@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.auto.pipeline import run_auto
     from smart_tuner.auto.stages import with_values
-    from smart_tuner.cli import UserError, demo_corpus_path, resolve_config, resolve_dataset
+    from smart_tuner.cli import UserError
+    from smart_tuner.resolve import config_for, dataset_for, demo_corpus_path
 
     if args.trials < 0:
         raise UserError(f"--trials must be 0 or more, got {args.trials}")
@@ -41,8 +42,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UserError(f"--max-minutes must be above 0, got {args.max_minutes:g}")
     given = args.dataset or args.dataset_option
     overrides = {"training.epochs": args.epochs, "training.batch_size": args.batch_size}
-    config = resolve_config(args, overrides)
-    dataset = resolve_dataset(given, config)
+    config = config_for(args.config, overrides)
+    dataset = dataset_for(given, config, console)
+    if not dataset.exists():
+        raise UserError(f"{dataset}: no such dataset folder or filelist")
     max_minutes = args.max_minutes
     if dataset == demo_corpus_path("en"):
         # The demo recipe: the small preset a CPU trains in minutes, and a budget.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +15,8 @@ from smart_tuner.auto.budget import (
     split_budget,
     trial_epochs,
 )
+from smart_tuner.cli import main
+from smart_tuner.exit_codes import ExitCode
 
 
 @given(
@@ -38,8 +42,10 @@ def test_the_stages_never_get_more_than_the_budget(
     training = plan.training_minutes(elapsed)
     # whatever is left after the time spent and the evaluation's reserve, and never nothing
     assert training == max(1.0, total - elapsed - reserve)
-    if elapsed == 0.0 and searched:
-        assert training + plan.search_minutes <= total  # the search is paid out of the rest
+    # a search that used its share leaves the training the rest of the budget, no more
+    after_search = plan.training_minutes(plan.search_minutes)
+    if total - plan.search_minutes - reserve >= 1.0:
+        assert math.isclose(after_search + plan.search_minutes + reserve, total)
 
 
 def test_no_budget_times_nothing_and_says_so() -> None:
@@ -61,3 +67,13 @@ def test_trials_train_a_scaled_down_share_of_the_full_run(
     epochs = trial_epochs(recommended, configured)
     assert 1 <= epochs <= configured
     assert epochs <= max(1, round(recommended * 0.25))
+
+
+def test_auto_refuses_a_missing_dataset_before_doing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "auto"
+    code = main(["auto", str(tmp_path / "nope"), "--out", str(out), "--trials", "0"])
+    assert code == ExitCode.BAD_INPUT
+    assert "no such dataset folder or filelist" in " ".join(capsys.readouterr().out.split())
+    assert not out.exists()

@@ -13,26 +13,26 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-REQUEUED = "requeued"  # user attribute: the trial's parameters were enqueued again
+REQUEUED_FROM = "requeued_from"  # user attribute of a trial re-queued after Ctrl-C
+INTERRUPTED = "interrupted (re-queued)"  # fail_reason of the trial Ctrl-C cut short
 SURPLUS = "surplus"  # user attribute: started after the study already had its N trials
 
 
 def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
-    """Numbers of trials that were re-queued as another (WAITING or later) trial."""
+    """Numbers of trials that were re-queued as another (WAITING or later) trial: by the
+    heartbeat check (a dead worker) or after Ctrl-C."""
     numbers: set[int] = set()
     for t in trials:
         numbers.update(int(n) for n in t.system_attrs.get("retry_history", []))
+        if t.user_attrs.get(REQUEUED_FROM) is not None:
+            numbers.add(int(t.user_attrs[REQUEUED_FROM]))
     return numbers
 
 
 def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
     return not (
         trial.state == TrialState.FAIL
-        and (
-            trial.number in retried
-            or trial.user_attrs.get(REQUEUED)
-            or trial.user_attrs.get(SURPLUS)
-        )
+        and (trial.number in retried or trial.user_attrs.get(SURPLUS))
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from smart_tuner.search.budget import SURPLUS, is_surplus
+from smart_tuner.search.budget import INTERRUPTED, SURPLUS, is_surplus
 from smart_tuner.search.pruning import PruningPolicy
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import OBJECTIVE, StudySpec
@@ -59,11 +59,24 @@ class Objective:
         finally:
             if self.on_start is not None:
                 self.on_start()
+        try:
+            return self._run(trial, self._job(trial))
+        except (TrialFailed, optuna.TrialPruned):
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", INTERRUPTED)
+            raise
+        except Exception as exc:  # a bad config, a bug, a lost storage: FAIL, study goes on
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason[:1000])
+            raise TrialFailed(reason) from exc
+
+    def _job(self, trial: optuna.Trial) -> TrialJob:
         params = self.space.suggest(trial)
         run_dir = self.spec.trials_dir / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        job = TrialJob(
+        return TrialJob(
             config=trial_config(self.spec, self.space, params),
             dataset=self.spec.dataset,
             run_dir=str(run_dir),
@@ -78,14 +91,6 @@ class Objective:
                 "search_params": params,
             },
         )
-        try:
-            return self._run(trial, job)
-        except (TrialFailed, optuna.TrialPruned):
-            raise
-        except Exception as exc:  # a bug or a lost storage must not stop the study
-            reason = f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr("fail_reason", reason[:1000])
-            raise TrialFailed(reason) from exc
 
     def _check_surplus(self, trial: optuna.Trial) -> None:
         study = trial.study

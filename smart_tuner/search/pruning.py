@@ -3,8 +3,8 @@
 Attention forms late and loss curves cross: a configuration that wins often trails for the
 first epochs while its alignment forms. A plain median rule on loss prunes those. So:
 
-1. a trial that diverged (non-finite loss, or validation loss far above its own best) is
-   pruned at once, whatever the epoch;
+1. a trial that diverged (non-finite loss, or training or validation loss far above its own
+   best) is pruned at once, whatever the epoch;
 2. before the alignment grace point nothing is pruned on loss;
 3. from the grace point on, a trial whose attention never formed is pruned;
 4. from the grace point on, the loss rule (Optuna's pruner on validation loss, comparing with
@@ -42,17 +42,22 @@ class PruningPolicy:
     min_attention_score: float = 0.3
     divergence_factor: float = 3.0
     objective: str = "val_loss"
-    best_loss: float = math.inf
+    best: dict[str, float] = field(default_factory=dict)  # lowest loss so far, per key
     best_attention: float = 0.0
     log: list[str] = field(default_factory=list)
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return (self.objective, "train_loss")
 
     def decide(
         self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
     ) -> Verdict:
         verdict = self._decide(epoch, metrics, loss_rule)
-        loss = metrics.get(self.objective, math.nan)
-        if _finite(loss):
-            self.best_loss = min(self.best_loss, float(loss))
+        for key in self.watched:
+            value = metrics.get(key, math.nan)
+            if _finite(value):
+                self.best[key] = min(self.best.get(key, math.inf), float(value))
         if verdict.prune:
             self.log.append(f"epoch {epoch}: pruned ({verdict.rule}): {verdict.reason}")
         return verdict
@@ -63,17 +68,18 @@ class PruningPolicy:
         if self.mode == "none":
             return CONTINUE
         loss = metrics.get(self.objective, math.nan)
-        for key in (self.objective, "train_loss"):
+        for key in self.watched:
             value = metrics.get(key, math.nan)
             if not _finite(value):
                 return Verdict(True, f"diverged: {key} is {value} at epoch {epoch}", "diverged")
-        if _finite(self.best_loss) and loss > self.divergence_factor * self.best_loss:
-            return Verdict(
-                True,
-                f"diverged: {self.objective} {loss:.4g} at epoch {epoch} is more than "
-                f"{self.divergence_factor:g}x its best {self.best_loss:.4g}",
-                "diverged",
-            )
+            best = self.best.get(key)
+            if best is not None and best > 0 and value > self.divergence_factor * best:
+                return Verdict(
+                    True,
+                    f"diverged: {key} {value:.4g} at epoch {epoch} is more than "
+                    f"{self.divergence_factor:g}x its best {best:.4g}",
+                    "diverged",
+                )
         score = metrics.get("attention_score", math.nan)
         if _finite(score):
             self.best_attention = max(self.best_attention, float(score))

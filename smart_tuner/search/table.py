@@ -41,10 +41,12 @@ def why(trial: FrozenTrial, retried: set[int]) -> str:
     if trial.state == TrialState.PRUNED:
         notes.append(str(attrs.get("pruned_reason", "pruned")))
     elif trial.state == TrialState.FAIL:
-        if trial.number in retried:
+        if attrs.get("fail_reason"):
+            notes.append(str(attrs["fail_reason"]))
+        elif trial.number in retried:
             notes.append("its worker stopped sending heartbeats; re-queued")
         else:
-            notes.append(str(attrs.get("fail_reason", "failed")))
+            notes.append("failed")
     return "; ".join(notes)
 
 

@@ -24,7 +24,7 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
-from smart_tuner.search.budget import REQUEUED, budget_of
+from smart_tuner.search.budget import INTERRUPTED, REQUEUED_FROM, budget_of
 from smart_tuner.search.objective import Objective, TrialFailed
 from smart_tuner.search.study import StudySpec, open_study
 
@@ -90,13 +90,10 @@ def requeue_interrupted(study: optuna.Study, number: int) -> bool:
     """The trial Ctrl-C failed mid-run is queued again with the same parameters, so a re-run
     of the command continues the study without losing it."""
     trial = study.get_trials(deepcopy=False)[number]
-    if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason"):
+    if trial.state != TrialState.FAIL or trial.user_attrs.get("fail_reason") != INTERRUPTED:
         return False
-    storage = study._storage
-    storage.set_trial_user_attr(trial._trial_id, REQUEUED, True)
-    storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted (re-queued)")
     if trial.params:
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
     return True
 
 

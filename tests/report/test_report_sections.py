@@ -12,10 +12,11 @@ import pytest
 import soundfile as sf
 
 from smart_tuner.cli import main
-from smart_tuner.config import load_config
+from smart_tuner.config import dump_config, load_config
 from smart_tuner.report import ReportError, write_report
 from smart_tuner.search.output import write_outputs
 from smart_tuner.search.space import SearchSpace
+from tests.helpers import make_corpus, tiny_config
 
 
 def started_run(folder: Path) -> Path:
@@ -116,3 +117,19 @@ def test_result_section_plays_the_evaluation_recording_beside_the_synthesis(
     assert "A gentle breeze." in text and "mcd_db 9.5" in text
     assert "resemblyzer is not installed" in text
     assert "(epoch 7)" in text
+
+
+def test_train_writes_the_report_with_its_dataset_analysis(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(dump_config(tiny_config(tmp_path / "cache")), encoding="utf-8")
+    run = tmp_path / "run"
+    args = ["train", str(corpus), "--out", str(run), "--epochs", "1", "--no-track"]
+    assert main([*args, "--config", str(config)]) == 0
+    analysis = json.loads((run / "analysis.json").read_text(encoding="utf-8"))
+    assert analysis["profile"]["n_utterances"] == 10
+    text = text_of((run / "report.html").read_text(encoding="utf-8"))
+    assert f"{analysis['plan']['epochs']} epochs" in text  # the recommendation it overrode
+    assert "This run was planned for 1 epochs instead" in text
+    assert "No dataset analysis was saved" not in text
+    assert "Stopped because epochs_completed" in text

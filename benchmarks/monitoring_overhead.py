@@ -1,11 +1,19 @@
-"""What watching the model costs: controller + alignment metrics vs the epoch they watch.
+"""What watching the model costs: controller + alignment metrics vs the epoch they watch, and
+the quality monitor (free-running synthesis scored by MCD and DNSMOS) vs the training between
+two progress analyses.
 
-    python benchmarks/monitoring_overhead.py [--dataset DIR] [--epochs 3]
+    flock /tmp/st/cpu.lock python benchmarks/monitoring_overhead.py [--dataset DIR]
+        [--epochs 3] [--checkpoint TRAINED.pt]
 
 Trains the `small` preset for a few epochs on the demo corpus (or --dataset) and, in the same
 run, times what monitoring adds per epoch: the alignment metrics (attention_score,
 diagonality, gate_accuracy) on every validation batch, the BatchNorm re-measurement before
 validation, and `TrainingController.observe`. Prints seconds and the share of the epoch.
+Then it times one quality measurement (`evaluate.monitor.measure`, the default number of
+validation sentences) on the run's own checkpoint (a young model that does not stop: the
+capped decoder only) and on --checkpoint (a model that speaks: vocoder, MCD, DNSMOS too), and
+prints its share of the training between two progress analyses, and the shortest training
+time at which the 2 % budget lets the monitor measure at all.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smart_tuner.cli import demo_corpus_path  # noqa: E402
 from smart_tuner.config import load_config  # noqa: E402
-from smart_tuner.train.alignment_metrics import (  # noqa: E402
+from smart_tuner.runtime.alignment_metrics import (  # noqa: E402
     attention_score,
     diagonality,
     gate_accuracy,
@@ -37,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--checkpoint", type=Path, help="a trained model for the quality part")
     args = parser.parse_args()
     console = Console(width=120)
     config = load_config(None, {"model.preset": "small", "training.epochs": 1000})
@@ -119,6 +128,49 @@ def main() -> None:
         fit_learning_curve(t, y)
     fit_ms = 1000 * (time.perf_counter() - started) / 50
     console.print(f"learning-curve fit on a 5000-epoch history: {fit_ms:.1f} ms per analysis")
+    epoch_seconds = float(np.mean([tr + va + bn for tr, va, bn, _, _ in rows]))
+    trainer.save(False)
+    quality_table(console, trainer, epoch_seconds, args.checkpoint)
+
+
+def quality_table(console: Console, trainer: Trainer, epoch_seconds: float, trained: Path | None):
+    """One quality measurement (cold: models loaded; warm: again), and its share of training."""
+    from smart_tuner.control.plan import Horizon
+    from smart_tuner.evaluate.monitor import fixed_subset, measure
+
+    config = trainer.config.evaluation
+    sentences = fixed_subset(trainer.data.val_items, config.monitor_sentences)
+    epochs = trainer.controller.plan.max_epochs
+    interval = Horizon.build(trainer.config, 0, epochs).report_interval
+    table = Table(
+        title=f"quality monitor: {len(sentences)} sentences per measurement, a progress "
+        f"analysis every {interval} epochs of {epoch_seconds:.1f} s"
+    )
+    for col in ("checkpoint", "stopped", "cold s", "warm s", "share of the interval", "2 % from"):
+        table.add_column(col, justify="right")
+    checkpoints = [("this run's (young)", trainer.last_path)]
+    if trained is not None:
+        checkpoints.append((f"{trained} (trained)", trained))
+    with tempfile.TemporaryDirectory() as out:
+        for name, path in checkpoints:
+            timings = []
+            for _ in range(2):
+                started = time.perf_counter()
+                metrics = measure(path, sentences, Path(out))
+                timings.append(time.perf_counter() - started)
+            table.add_row(
+                name,
+                f"{metrics['quality_stopped']:.0%}",
+                f"{timings[0]:.1f}",
+                f"{timings[1]:.1f}",
+                f"{100 * timings[1] / (interval * epoch_seconds):.2f} %",
+                f"{timings[1] / config.monitor_budget / 60:.1f} min",
+            )
+    console.print(table)
+    console.print(
+        "'2 % from': the training time after which the budget (evaluation.monitor_budget) lets "
+        "a measurement of this cost happen; shorter runs skip it."
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,7 @@ DEMO_SENTENCES = (
     "Please water the tomatoes before the train leaves.",
     "Every student brought a yellow notebook to class.",
 )
-NOT_YET = {
-    "evaluate": "quality evaluation",
-}
+NOT_YET: dict[str, str] = {}
 
 
 class UserError(Exception):
@@ -293,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="dataset analysis and epoch recommendation")
     analyze_command.add_arguments(an)
     an.set_defaults(func=lambda args: analyze_command.run(args, console))
+
+    from smart_tuner.evaluate import command as evaluate_command
+
+    ev = sub.add_parser("evaluate", help="is the voice good? held-out sentences, scored")
+    evaluate_command.add_arguments(ev)
+    ev.set_defaults(func=lambda args: evaluate_command.run(args, console))
 
     from smart_tuner.search import command as optimize_command
 

@@ -504,6 +504,22 @@ class SynthesisConfig(Section):
     )
 
 
+class EvaluationConfig(Section):
+    """Quality measured during training (S16): held-out sentences spoken at the progress
+    analyses and at the end, scored by MCD-DTW (mel_quality) and DNSMOS (audio_naturalness)."""
+
+    monitor_sentences: int = Field(
+        2, ge=0, description="validation sentences spoken per measurement; 0: no monitoring."
+    )
+    monitor_budget: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="a measurement is skipped when it would take the monitor's total time above "
+        "this share of the training time so far (1: never skipped).",
+    )
+
+
 # ---------------------------------------------------------------- dataset analysis (S1-S4, S23-S26)
 
 
@@ -654,6 +670,7 @@ class Config(Section):
     tracking: TrackingConfig = TrackingConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     synthesis: SynthesisConfig = SynthesisConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
 
 # ---------------------------------------------------------------- loading

@@ -448,6 +448,9 @@ def train(
         )
         for listener in listeners:
             trainer.bus.subscribe(listener)
+        from smart_tuner.evaluate.monitor import attach_quality_monitor
+
+        attach_quality_monitor(trainer.bus, trainer.config, trainer.data.val_items, run_dir)
         if track:
             from smart_tuner.track import attach_trackers
 

@@ -1,0 +1,155 @@
+"""Does the TTS-aware search find good parameters with fewer trial-epochs?
+
+    .venv/bin/python benchmarks/search_efficiency.py                 # demo corpus, small preset
+    .venv/bin/python benchmarks/search_efficiency.py --tiny          # minutes: tiny model/corpus
+
+Three searches, each with the same budget of trial-epochs (the sum of epochs trained over all
+trials) and the same seeds:
+
+* tts:    TPE (multivariate, constant liar) + successive halving on validation loss + the TTS
+          rule (no loss pruning before the alignment grace point, attention must form by it);
+* tpe:    the same TPE, no pruning;
+* random: random search, no pruning.
+
+Per search and seed: the best validation loss of a finished trial, and the trial-epochs spent
+until a finished trial first reached plain TPE's best of the same seed ("-" if never). The
+target: the same best loss with at most half the trial-epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from smart_tuner.config import Config, load_config  # noqa: E402
+from smart_tuner.search.study import StudySpec, open_study  # noqa: E402
+from smart_tuner.search.worker import run_worker  # noqa: E402
+
+METHODS = {
+    "tts": {"sampler": "tpe", "pruning": "tts"},
+    "tpe": {"sampler": "tpe", "pruning": "none"},
+    "random": {"sampler": "random", "pruning": "none"},
+}
+
+
+def base_config(args: argparse.Namespace, work: Path) -> tuple[Config, Path]:
+    if args.tiny:
+        from tests.helpers import make_corpus, tiny_config
+
+        return tiny_config(work / "cache"), make_corpus(work / "corpus", n=12)
+    config = load_config(args.config, {"model.preset": "small"})
+    return config, Path(args.dataset)
+
+
+def run_search(
+    config: Config, dataset: Path, work: Path, method: str, seed: int, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Trials one at a time until the trial-epoch budget is spent; each trial's outcome."""
+    settings = config.search.model_copy(
+        update={
+            **METHODS[method],
+            "seed": seed,
+            "trial_epochs": args.trial_epochs,
+            "alignment_grace_epochs": args.grace,
+        }
+    )
+    config = config.model_copy(update={"search": settings})
+    name = f"{method}-{seed}"
+    spec = StudySpec(
+        study_name=name,
+        storage_url=f"sqlite:///{work / 'bench.db'}",
+        study_dir=str(work / name),
+        dataset=str(dataset),
+        config=config.model_dump(mode="json"),
+        n_trials=1,
+        track=False,
+    )
+    study = open_study(spec)
+    spent = 0
+    while spent < args.budget and len(study.trials) < 4 * args.budget:
+        spec = StudySpec(**{**spec.__dict__, "n_trials": len(study.trials) + 1})
+        run_worker(spec)
+        spent = sum(int(t.user_attrs.get("epochs") or 0) for t in study.trials)
+    return [
+        {
+            "state": t.state.name,
+            "value": t.value if t.state.name == "COMPLETE" else None,
+            "epochs": int(t.user_attrs.get("epochs") or 0),
+        }
+        for t in study.trials
+    ]
+
+
+def best_of(trials: list[dict[str, Any]]) -> float:
+    values = [t["value"] for t in trials if t["value"] is not None]
+    return min(values) if values else math.inf
+
+
+def epochs_to_reach(trials: list[dict[str, Any]], target: float) -> int | None:
+    spent = 0
+    for t in trials:
+        spent += t["epochs"]
+        if t["value"] is not None and t["value"] <= target + 1e-9:
+            return spent
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", nargs="?", default=str(ROOT / "smart_tuner/demo_corpus/en"))
+    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--tiny", action="store_true", help="tiny model and synthetic corpus")
+    parser.add_argument("--budget", type=int, default=120, help="trial-epochs per search")
+    parser.add_argument("--trial-epochs", type=int, default=12)
+    parser.add_argument("--grace", type=int, default=4, help="alignment grace point (epoch)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--methods", default="tts,tpe,random")
+    args = parser.parse_args()
+    console = Console()
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="search_bench_") as tmp:
+        work = Path(tmp)
+        config, dataset = base_config(args, work)
+        for seed in range(args.seeds):
+            for method in args.methods.split(","):
+                t0 = time.monotonic()
+                results[method, seed] = run_search(config, dataset, work, method, seed, args)
+                console.print(
+                    f"{method} seed {seed}: {len(results[method, seed])} trials, best "
+                    f"{best_of(results[method, seed]):.4f} ({time.monotonic() - t0:.0f} s)"
+                )
+    table = Table(
+        title=f"search efficiency: budget {args.budget} trial-epochs, {args.trial_epochs} epochs "
+        f"per trial, grace point {args.grace}, {'tiny' if args.tiny else Path(dataset).name}"
+    )
+    for column in ("search", "seed", "trials", "pruned", "best val_loss", "epochs to tpe best"):
+        table.add_column(column)
+    for (method, seed), trials in results.items():
+        target = best_of(results.get(("tpe", seed), trials))
+        reach = epochs_to_reach(trials, target)
+        table.add_row(
+            method,
+            str(seed),
+            str(len(trials)),
+            str(sum(t["state"] == "PRUNED" for t in trials)),
+            f"{best_of(trials):.4f}",
+            "-" if reach is None else str(reach),
+        )
+    console.print(table)
+    console.print(f"wall time {(time.monotonic() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -587,16 +587,16 @@ class ComplexityThresholds(Section):
     """A flag is set when its measured value reaches the threshold (see smart_tuner.analysis)."""
 
     variable_tempo: float = Field(
-        0.45, gt=0.0, description="(P90 - P10) / P50 of characters per speech second."
+        0.35, gt=0.0, description="(P90 - P10) / P50 of characters per speech second."
     )
     wide_pitch_range: float = Field(
-        6.0, gt=0.0, description="Semitones between P5 and P95 of per-utterance median F0."
+        5.3, gt=0.0, description="Semitones between P5 and P95 of per-utterance median F0."
     )
     emotional_speech: float = Field(
-        4.5, gt=0.0, description="Median within-utterance F0 spread (robust SD, semitones)."
+        0.42, gt=0.0, description="Expressiveness score: mean log2 ratio to neutral read speech."
     )
     accent: float = Field(
-        0.03, gt=0.0, description="Share of reference phones in systematic ASR substitutions."
+        0.017, gt=0.0, description="Share of expected phones in recurring near-miss substitutions."
     )
     moderate_flags: int = Field(1, ge=1, description="Flags set for the level 'moderate'.")
     complex_flags: int = Field(2, ge=1, description="Flags set for the level 'complex'.")
@@ -606,7 +606,12 @@ class AccentCheck(Section):
     """When the ASR evidence is good enough to judge an accent at all (S24)."""
 
     min_snr_db: float = Field(15.0, description="Median WADA-SNR below this: not assessed.")
-    max_wer: float = Field(0.6, gt=0.0, description="ASR word error above this: not assessed.")
+    min_quality: float = Field(
+        50.0, ge=0.0, le=100.0, description="Quality % below this: not assessed."
+    )
+    max_wer: float = Field(
+        0.6, gt=0.0, description="ASR word error above this is noted (never a reason to abstain)."
+    )
     min_utterances: int = Field(
         3, ge=1, description="A substitution must recur in this many utterances."
     )

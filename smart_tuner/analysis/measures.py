@@ -16,7 +16,10 @@ Everything here is a pure function of the samples (no corpus, no config), so the
   65-600 Hz, summarised per utterance as the median in semitones (re 100 Hz) and a robust
   spread ((P90 - P10) / 2.563, the SD of a normal distribution with that spread), which octave
   jumps barely move;
-- loudness movement: SD of the frame level (dB) over speech frames.
+- expressiveness inside the utterance: the F0 range (P95 - P5, semitones) and the variety of
+  F0 slopes (robust SD of the semitone change per second between neighbouring voiced frames);
+- loudness movement: SD of the frame level (dB) over speech frames;
+- pauses: the share of non-speech frames between the first and the last speech frame.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import soxr
 import webrtcvad
 
 # Bump when any measure changes: cached results of older versions are then ignored.
-MEASURES_VERSION = "2"
+MEASURES_VERSION = "3"
 
 ANALYSIS_SR = 16000  # VAD, pitch, DNSMOS and ASR all work at 16 kHz
 VAD_FRAME = 480  # 30 ms at 16 kHz
@@ -143,6 +146,12 @@ def hz_from_semitones(st: float) -> float:
 
 def pitch_track(wav16k: np.ndarray) -> np.ndarray:
     """Voiced F0 values (Hz) from Praat's autocorrelation method."""
+    f0 = pitch_frames(wav16k)
+    return f0[f0 > 0]
+
+
+def pitch_frames(wav16k: np.ndarray) -> np.ndarray:
+    """F0 per 20 ms frame (Hz, 0 where unvoiced) from Praat's autocorrelation method."""
     if len(wav16k) < int(3.0 / PITCH_FLOOR * ANALYSIS_SR) + 1:
         return np.zeros(0)
     wav = soxr.resample(wav16k, ANALYSIS_SR, PITCH_SR, quality="MQ")
@@ -153,8 +162,25 @@ def pitch_track(wav16k: np.ndarray) -> np.ndarray:
         pitch_ceiling=PITCH_CEILING,
         max_number_of_candidates=6,
     )
-    f0 = pitch.selected_array["frequency"]
-    return f0[f0 > 0]
+    return np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
+
+
+def slope_spread(f0: np.ndarray) -> float | None:
+    """Robust SD of F0 slopes (semitones per second) between neighbouring voiced frames.
+
+    Octave jumps (more than 6 semitones in one 20 ms step) are tracker errors, not intonation.
+    """
+    voiced = f0 > 0
+    both = voiced[1:] & voiced[:-1]
+    if both.sum() < 10:
+        return None
+    st = semitones(np.where(voiced, f0, 100.0))
+    step = np.diff(st)[both]
+    step = step[np.abs(step) < 6.0] / PITCH_STEP
+    if step.size < 10:
+        return None
+    p10, p90 = np.percentile(step, [10, 90])
+    return float((p90 - p10) / ROBUST_SD)
 
 
 @dataclass
@@ -179,6 +205,9 @@ class FileStats:
     f0_spread_st: float | None = None
     voiced_frames: int = 0
     loudness_sd_db: float | None = None
+    f0_range_st: float | None = None
+    f0_slope_sd: float | None = None
+    pause_ratio: float | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -237,6 +266,8 @@ def measure_samples(data: np.ndarray, sr: int, sha1: str = "") -> FileStats:
         stats.speech_ratio = float(speech.mean())
         if speech.sum() >= 5:
             stats.loudness_sd_db = float(np.std(levels[speech]))
+        inside = speech[idx[0] : idx[-1] + 1]
+        stats.pause_ratio = float(1.0 - inside.mean())
     timings["vad"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -245,13 +276,16 @@ def measure_samples(data: np.ndarray, sr: int, sha1: str = "") -> FileStats:
     timings["snr_bandwidth"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    f0 = pitch_track(wav16)
+    frames = pitch_frames(wav16)
+    f0 = frames[frames > 0]
     stats.voiced_frames = int(f0.size)
     if f0.size >= 10:
         st = semitones(f0)
-        p10, p50, p90 = np.percentile(st, [10, 50, 90])
+        p5, p10, p50, p90, p95 = np.percentile(st, [5, 10, 50, 90, 95])
         stats.f0_median_st = float(p50)
         stats.f0_spread_st = float((p90 - p10) / ROBUST_SD)
+        stats.f0_range_st = float(p95 - p5)
+        stats.f0_slope_sd = slope_spread(frames)
     timings["pitch"] = time.perf_counter() - t
     stats.timings = timings
     return stats

@@ -7,7 +7,7 @@ Stages, each timed in ``profile.timings``:
    the files the cache does not know, in parallel worker processes, with a progress bar;
 3. DNSMOS P.835 on a seeded sample capped at `analysis.sampling.dnsmos_max_seconds`;
 4. PocketSphinx on a seeded sample of `analysis.sampling.asr_max_utterances` (English only, and
-   only when the audio is clean enough for the recogniser to judge an accent);
+   only when the audio, by SNR and quality %, is clean enough to judge an accent);
 5. scoring: quality %, complexity flags, per-file problems.
 
 Nothing is written inside the dataset folder; per-file results go to the analysis cache.
@@ -37,7 +37,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from smart_tuner.analysis import asr, dnsmos, scoring
+from smart_tuner.analysis import accent, asr, dnsmos, expressiveness, scoring
 from smart_tuner.analysis.cache import AnalysisCache
 from smart_tuner.analysis.classes import classify_quality, classify_size, complexity_level
 from smart_tuner.analysis.measures import MEASURES_VERSION, FileStats
@@ -206,6 +206,9 @@ def analyze_dataset(
             candidates, config, cache, executor, samples, counts
         )
         timings["dnsmos"] = time.perf_counter() - t
+        stats = [i.stats for i in usable if i.stats is not None]
+        components = scoring.quality_components(stats, dnsmos_summary, dnsmos_reason, config)
+        percent = scoring.quality_percent(components)
 
         t = time.perf_counter()
         evidence, accent_reason = _run_asr(
@@ -213,6 +216,7 @@ def analyze_dataset(
             if candidates
             else [],
             usable,
+            percent,
             language,
             config,
             cache,
@@ -226,9 +230,6 @@ def analyze_dataset(
         cache.close()
 
     t = time.perf_counter()
-    stats = [i.stats for i in usable if i.stats is not None]
-    components = scoring.quality_components(stats, dnsmos_summary, dnsmos_reason, config)
-    percent = scoring.quality_percent(components)
     kept = [i for i in usable if i.id not in dropped]  # outliers to drop would skew the flags
     rates = [r for r in (i.rate for i in kept) if r is not None]
     voiced = [i.stats for i in kept if i.stats and i.stats.f0_median_st is not None]
@@ -237,12 +238,8 @@ def analyze_dataset(
         scoring.pitch_range_flag(
             [s.f0_median_st for s in voiced if s.f0_median_st is not None], acfg
         ),
-        scoring.emotion_flag(
-            [s.f0_spread_st for s in voiced if s.f0_spread_st is not None],
-            [s.loudness_sd_db for s in voiced if s.loudness_sd_db is not None],
-            acfg,
-        ),
-        scoring.accent_flag(evidence, accent_reason, acfg),
+        expressiveness.emotion_flag(voiced, rates, acfg),
+        accent.accent_flag(evidence, accent_reason, acfg),
     ]
     n_set = sum(f.flagged for f in flags)
     total_seconds = float(sum(s.duration for s in stats))
@@ -429,6 +426,7 @@ def _run_dnsmos(
 def _run_asr(
     candidates: Sequence[scoring.Item],
     usable: Sequence[scoring.Item],
+    quality_percent: float | None,
     language: str,
     config: Config,
     cache: AnalysisCache,
@@ -445,14 +443,10 @@ def _run_asr(
     if reason:
         return None, reason
     snrs = [i.stats.snr_db for i in usable if i.stats and i.stats.snr_db is not None]
-    if not snrs:
-        return None, "no speech to transcribe"
-    median_snr = float(np.median(snrs))
-    if median_snr < a.accent.min_snr_db:
-        return None, (
-            f"audio too poor for the recogniser to judge (median SNR {median_snr:.1f} dB < "
-            f"{a.accent.min_snr_db:g} dB): its errors would reflect the noise, not an accent"
-        )
+    median_snr = float(np.median(snrs)) if snrs else None
+    problem = accent.audio_problem(median_snr, quality_percent, a)
+    if problem:
+        return None, problem
     chosen = list(candidates[: a.sampling.asr_max_utterances])
     if len(chosen) < a.accent.min_utterances:
         return None, f"too few clean utterances to transcribe ({len(chosen)})"
@@ -474,6 +468,12 @@ def _run_asr(
         (normalize_text(i.text, language), list(found[k]["words"]))
         for i, k in zip(chosen, keys, strict=True)
     ]
-    evidence = asr.accent_evidence(pairs, a.accent.min_utterances, a.accent.min_rate)
+    evidence = asr.accent_evidence(
+        pairs,
+        a.accent.min_utterances,
+        a.accent.min_rate,
+        phones=[list(found[k].get("phones", [])) for k in keys],
+        confidence=[list(found[k].get("confidence", [])) for k in keys],
+    )
     samples["asr"] = {"utterances": len(chosen), **evidence.to_dict()}
     return evidence, ""

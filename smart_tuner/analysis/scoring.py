@@ -18,7 +18,8 @@ drops too.
 
 Complexity flags (S3, S23, S24) compare a measured value with a threshold from
 `analysis.complexity_thresholds`; the level is simple / moderate / complex by the number of
-flags set (`moderate_flags`, `complex_flags`).
+flags set (`moderate_flags`, `complex_flags`). Tempo and pitch range are here; expressiveness
+and accent have their own modules (`expressiveness`, `accent`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smart_tuner.analysis.asr import AccentEvidence
 from smart_tuner.analysis.classes import QUALITY_WEIGHTS
 from smart_tuner.analysis.measures import FileStats, hz_from_semitones
 from smart_tuner.analysis.profile import ComplexityFlag, Problem, QualityComponent
@@ -222,60 +222,6 @@ def pitch_range_flag(medians_st: Sequence[float], cfg: AnalysisConfig) -> Comple
         evidence=f"per-utterance median F0 (Praat) over {len(medians_st)} utterances: "
         f"P5 {hz_from_semitones(p5):.0f} Hz, median {hz_from_semitones(p50):.0f} Hz, "
         f"P95 {hz_from_semitones(p95):.0f} Hz",
-    )
-
-
-def emotion_flag(
-    spreads_st: Sequence[float], loudness_sd: Sequence[float], cfg: AnalysisConfig
-) -> ComplexityFlag:
-    if len(spreads_st) < MIN_ITEMS_FOR_STATS:
-        return _too_few("emotional_speech", len(spreads_st), "a pitch track")
-    value = round(float(np.median(spreads_st)), 2)
-    threshold = cfg.complexity_thresholds.emotional_speech
-    p90 = float(np.percentile(spreads_st, 90))
-    loud = f"; loudness movement median {np.median(loudness_sd):.1f} dB" if loudness_sd else ""
-    return ComplexityFlag(
-        "emotional_speech",
-        assessed=True,
-        flagged=value >= threshold,
-        value=value,
-        threshold=threshold,
-        unit="semitones",
-        evidence=f"within-utterance F0 spread (robust SD around each utterance's median) over "
-        f"{len(spreads_st)} utterances: median {value:.2f}, P90 {p90:.2f} st{loud}",
-    )
-
-
-def accent_flag(
-    evidence: AccentEvidence | None, reason: str, cfg: AnalysisConfig
-) -> ComplexityFlag:
-    if evidence is None:
-        return ComplexityFlag("accent", assessed=False, reason=reason)
-    a = cfg.accent
-    if evidence.wer > a.max_wer:
-        return ComplexityFlag(
-            "accent",
-            assessed=False,
-            reason=f"the recogniser understood too little (WER {evidence.wer:.2f} > "
-            f"{a.max_wer:g} on {evidence.n_utterances} utterances) to tell an accent from "
-            "recording or voice problems",
-        )
-    threshold = cfg.complexity_thresholds.accent
-    value = round(evidence.share, 4)
-    subs = ", ".join(
-        f"{s.ref}->{s.hyp} ({s.count}x in {s.utterances} utterances)"
-        for s in evidence.systematic[:4]
-    )
-    found = f"systematic substitutions: {subs}" if subs else "no systematic substitution"
-    return ComplexityFlag(
-        "accent",
-        assessed=True,
-        flagged=value >= threshold and bool(evidence.systematic),
-        value=value,
-        threshold=threshold,
-        unit="share of phones",
-        evidence=f"PocketSphinx on {evidence.n_utterances} sampled utterances, WER "
-        f"{evidence.wer:.2f}; {found}",
     )
 
 

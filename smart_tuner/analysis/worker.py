@@ -26,9 +26,16 @@ def dnsmos_window(paths: list[str]) -> dict[str, Any]:
 
 
 def transcribe_file(path: str) -> dict[str, Any]:
-    from smart_tuner.analysis.asr import transcribe
+    from smart_tuner.analysis.asr import phone_loop, transcribe_scored
     from smart_tuner.analysis.measures import load_16k
 
     t = time.perf_counter()
-    hyp = transcribe(load_16k(path))
-    return {"words": hyp, "cpu_seconds": time.perf_counter() - t}
+    wav = load_16k(path)
+    hyp, confidence = transcribe_scored(wav)
+    phones = phone_loop(wav)
+    return {
+        "words": hyp,
+        "confidence": confidence,
+        "phones": phones,
+        "cpu_seconds": time.perf_counter() - t,
+    }

@@ -71,7 +71,7 @@ def test_analyze_writes_table_json_plots_and_filelist(tmp_path, monkeypatch):
     assert set(data) >= REQUIRED_KEYS
     assert data["size_class"] == "very_small" and data["recommended_epochs"] >= 500
     assert data["complexity"]["accent"]["assessed"] is False
-    assert data["complexity"]["variable_tempo"]["threshold"] == 0.45
+    assert data["complexity"]["variable_tempo"]["threshold"] == 0.35
     assert data["rationale"][0].startswith("Recommendation of")
     plots = sorted(p.name for p in (tmp_path / "out" / "plots").iterdir())
     assert plots == ["durations.png", "f0.png", "snr.png", "speaking_rate.png"]

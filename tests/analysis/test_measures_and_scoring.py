@@ -104,7 +104,7 @@ def test_quality_is_a_weighted_mean_of_documented_components():
 
 def test_tempo_flag_compares_spread_with_the_threshold():
     steady = tempo_flag([14.0 + 0.1 * (i % 5) for i in range(20)], CONFIG.analysis)
-    assert steady.assessed and not steady.flagged and steady.threshold == 0.45
+    assert steady.assessed and not steady.flagged and steady.threshold == 0.35
     varied = tempo_flag([8.0, 20.0] * 10, CONFIG.analysis)
     assert varied.flagged
     few = tempo_flag([14.0] * 3, CONFIG.analysis)

@@ -87,7 +87,12 @@ def evaluation_part(run: RunData) -> dict[str, Any]:
                 "recording": _player(_resolve(base, item.get("recording")), "recording")
                 if item.get("recording")
                 else None,
-                "synthesis": _player(_resolve(base, item.get("synthesis")), "synthesis"),
+                "synthesis": _player(_resolve(base, item.get("synthesis")), "synthesis")
+                if item.get("synthesis")
+                else {
+                    "label": "synthesis",
+                    "missing": f"no WAV written (stop: {item.get('stop', '?')})",
+                },
                 "metrics": _scalars(item, {"id", "text", "recording", "synthesis"}),
             }
         )

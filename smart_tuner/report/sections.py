@@ -233,6 +233,11 @@ def training_section(run: RunData) -> dict[str, Any]:
         ("Final attention score", _num(summary.get("attention_score"))),
         ("Restarts", _num(controller.get("restarts"))),
     ]
+    if summary.get("quality_epoch") is not None:  # the in-training quality monitor's last look
+        quality = ", ".join(
+            f"{k} {_num(summary[k])}" for k in ("mel_quality", "audio_naturalness") if k in summary
+        )
+        facts.append((f"Quality at epoch {summary['quality_epoch']}", quality or "-"))
     return {
         "available": True,
         "curves": figures.training_curves(run.records, run.phases, shown),

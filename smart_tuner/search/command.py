@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,21 +124,6 @@ def run_search(
     name = study_name or study_name_for(dataset)
     url = storage_url(storage)
     settings = config.search
-    run_params: dict[str, Any] = {}
-    features: dict[str, Any] = {}
-    if warm_start:
-        from smart_tuner.data.hygiene import with_analysis_drops
-        from smart_tuner.pipeline import recommend_for
-        from smart_tuner.track.learning import profile_features_of
-
-        rec = recommend_for(dataset, config, console)
-        run_params, features = rec.run_params, profile_features_of(rec.profile)
-        config = with_analysis_drops(config, rec.profile.problems)
-    parent = None
-    if track:
-        from smart_tuner.track.mlflow_tracker import start_parent_run
-
-        parent = start_parent_run(config, study_dir, name=name)
     spec = StudySpec(
         study_name=name,
         storage_url=url,
@@ -147,14 +132,26 @@ def run_search(
         config=config.model_dump(mode="json"),
         n_trials=n_trials,
         track=track,
-        parent_run_id=parent,
-        run_params=run_params,
-        analysis_drops=dict(config.data.analysis_drops),
     )
     try:
-        study = open_study(spec)
+        study = open_study(spec)  # a bad URL or a server down fails here, before any work
     except StorageError as exc:
         raise ConfigError(str(exc)) from None
+    features: dict[str, Any] = {}
+    if warm_start:
+        from smart_tuner.data.hygiene import with_analysis_drops
+        from smart_tuner.pipeline import recommend_for
+        from smart_tuner.track.learning import profile_features_of
+
+        rec = recommend_for(dataset, config, console)
+        features = profile_features_of(rec.profile)
+        config = with_analysis_drops(config, rec.profile.problems)
+        spec = replace(spec, run_params=rec.run_params)
+    if track:
+        from smart_tuner.track.mlflow_tracker import start_parent_run
+
+        spec = replace(spec, parent_run_id=start_parent_run(config, study_dir, name=name))
+    spec = replace(spec, analysis_drops=dict(config.data.analysis_drops))
     fresh = not study.get_trials(deepcopy=False)
     console.print(
         f"[bold]Study {name}[/bold] in {redact(url)} "

@@ -214,8 +214,11 @@ class TrainingController:
         of alignment, capped at the search space's maximum), or at optimizer `step` its
         per-step decay since the attempt began."""
         config, s = self.config, self._s
-        base = config.training.guided_attention.weight * s.guided_attention_factor
-        base = min(base, config.hyperparameter_search_space.guided_attention_weight.max)
+        base = config.training.guided_attention.weight
+        space = config.hyperparameter_search_space.guided_attention_weight
+        if s.restarts:  # a restart sets it anew, never above what the search would try
+            base *= s.guided_attention_factor
+            base = base if space is None else min(base, space.max)
         if step is None:
             return base
         start = int(s.guided_attention_start_step)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from smart_tuner.config import Config, load_config
 from smart_tuner.control import Action, TrainingController
 from smart_tuner.control.controller import OLD_FORMAT, OLD_RULE_FIELDS
@@ -89,3 +91,24 @@ def test_a_rule_switched_off_in_the_config_takes_no_decision():
         assert "nope" in str(exc)
     else:
         raise AssertionError("an unknown rule name must be refused")
+
+
+def test_the_guided_attention_weight_is_the_configured_one_until_a_restart_strengthens_it():
+    config = load_config(
+        None,
+        {
+            "training.guided_attention.weight": 30.0,  # above the search space's 20
+            "hyperparameter_search_space.guided_attention_weight": None,
+        },
+    )
+    controller = TrainingController(config, plan_for(100))
+    assert controller.guided_attention_weight() == 30.0
+    decay = config.training.guided_attention.decay
+    assert controller.guided_attention_weight(10) == pytest.approx(30.0 * decay**10)
+    capped = load_config(None, {"training.guided_attention.weight": 15.0})
+    strengthened = TrainingController(capped, plan_for(100))
+    strengthened.shared_state.restarts = 1
+    strengthened.shared_state.guided_attention_factor = 2.0
+    strengthened.shared_state.guided_attention_start_step = 50
+    assert strengthened.guided_attention_weight() == 20.0  # the search space's maximum
+    assert strengthened.guided_attention_weight(50) == 20.0  # its decay starts at the restart

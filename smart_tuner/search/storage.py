@@ -9,6 +9,7 @@ worker fail, and retry, the trial of a worker that was killed.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from smart_tuner.track._util import resolve_path
 
 DEFAULT_DB = "smart_tuner/optuna.db"
 BUSY_TIMEOUT_SECONDS = 60.0
+OPEN_ATTEMPTS = 5
 
 
 class StorageError(RuntimeError):
@@ -76,18 +78,24 @@ def open_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStora
     if path is not None:
         _prepare_sqlite(path)
         engine_kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
-    try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=settings.heartbeat_seconds,
-            grace_period=settings.stale_after_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=settings.max_retries
-            ),
-        )
-    except Exception as exc:  # driver missing, server down, bad URL
-        raise StorageError(f"cannot open the study storage {redact(url)}: {exc}") from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=settings.heartbeat_seconds,
+                grace_period=settings.stale_after_seconds,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=settings.max_retries
+                ),
+            )
+            break
+        except Exception as exc:  # driver missing, server down, bad URL
+            # Two workers creating the tables of a new database at once: one loses the race
+            # (a unique-constraint error) and finds the tables made on its next try.
+            if "UNIQUE" not in str(exc).upper() or attempt == OPEN_ATTEMPTS - 1:
+                raise StorageError(f"cannot open the study storage {redact(url)}: {exc}") from None
+            time.sleep(0.5 * (attempt + 1))
     if path is not None:
         event.listen(storage.engine, "connect", _sqlite_pragmas)
     return storage

@@ -40,16 +40,18 @@ STEP_CAP = 2.0  # decoder steps allowed, relative to the recording's frames / r
 @dataclass
 class Budget:
     """Policy: measure only while the monitor's total time stays within `share` of training
-    (a share of 1 or more: at every opportunity, whatever it costs)."""
+    (a share of 1 or more: at every opportunity, whatever it costs). A progress analysis also
+    leaves room for one more measurement, so the final one (what the summary keeps) fits."""
 
     share: float
     spent: float = 0.0
     per_sentence: float = FIRST_ESTIMATE_SECONDS
 
-    def allows(self, training_seconds: float, sentences: int) -> bool:
+    def allows(self, training_seconds: float, sentences: int, final: bool = True) -> bool:
         if self.share >= 1.0:
             return True
-        return self.spent + self.per_sentence * sentences <= self.share * training_seconds
+        needed = self.per_sentence * sentences * (1 if final else 2)
+        return self.spent + needed <= self.share * training_seconds
 
     def record(self, seconds: float, sentences: int) -> None:
         self.spent += seconds
@@ -131,19 +133,19 @@ class QualityMonitor:
         elif isinstance(event, EpochEnded):
             self.training_seconds = float(event.metrics.get("elapsed_seconds", 0.0))
         elif isinstance(event, DecisionMade) and event.action in MEASURE_ON:
-            self._maybe_measure()
+            self._maybe_measure(final=event.action == "stop")
         elif isinstance(event, RunFinished):
             if event.summary.get("stop_reason") != "interrupted":
-                self._maybe_measure()
+                self._maybe_measure(final=True)
             self._into_summary(event.summary)
 
-    def _maybe_measure(self) -> None:
+    def _maybe_measure(self, final: bool) -> None:
         if not self.sentences or self.checkpoint is None:
             return
         epoch, path = self.checkpoint
         if self.last is not None and self.last[0] == epoch:
             return
-        if not self.budget.allows(self.training_seconds, len(self.sentences)):
+        if not self.budget.allows(self.training_seconds, len(self.sentences), final):
             return
         started = time.monotonic()
         out_dir = self.run_dir / "samples" / "quality" / f"e{epoch:05d}"

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smart_tuner.cli import main
 from smart_tuner.config import load_config
@@ -98,6 +100,23 @@ def test_budget_allows_a_measurement_only_within_its_share():
     assert budget.allows(training_seconds=500, sentences=2)  # 4 + 4 <= 10
     assert not budget.allows(training_seconds=300, sentences=2)
     assert Budget(1.0).allows(training_seconds=0.0, sentences=5)
+    # a progress analysis keeps room for the final measurement: 4 + 2 * 4 > 10
+    assert not budget.allows(training_seconds=500, sentences=2, final=False)
+    assert budget.allows(training_seconds=800, sentences=2, final=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0.5, 60.0),
+    st.lists(st.tuples(st.floats(1.0, 600.0), st.booleans()), min_size=1, max_size=60),
+)
+def test_a_monitor_of_steady_cost_never_exceeds_its_share(cost, opportunities):
+    budget, elapsed = Budget(0.02, per_sentence=cost / 2), 0.0
+    for gap, final in opportunities:
+        elapsed += gap
+        if budget.allows(elapsed, 2, final):
+            budget.record(cost, 2)
+        assert budget.spent <= 0.02 * elapsed + 1e-9
 
 
 def test_monitor_measures_at_a_progress_report_and_puts_it_in_the_summary(trained, tmp_path):

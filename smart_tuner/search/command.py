@@ -11,7 +11,9 @@ live table of the trials until no trial is owed or running, then writes the outp
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,6 +204,13 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
     processes = start_workers(spec, workers)
     title = f"{spec.study_name}: {spec.n_trials} trials requested"
     interrupted = False
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         with Live(console=console, auto_refresh=False, transient=True) as live:
             while any(p.is_alive() for p in processes):
@@ -210,6 +219,9 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]Interrupted: waiting for the workers to re-queue their trials.[/]")
+        for p in processes:  # Ctrl-C reached the workers too; a SIGTERM to this process not
+            if terminated and p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
     for p in processes:
         p.join()
     return interrupted, sum(p.exitcode not in (0, None) for p in processes)

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import logging
 import multiprocessing as mp
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ def run_worker(spec: StudySpec, worker: int = 0, poll_seconds: float = 2.0) -> W
                 lock.release()
             run += 1
     except KeyboardInterrupt:
+        for stop in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the re-queue
+            signal.signal(stop, signal.SIG_IGN)
         lock.release()
         if objective.current is not None:
             requeue_interrupted(study, objective.current.number)
@@ -97,8 +100,19 @@ def requeue_interrupted(study: optuna.Study, number: int) -> bool:
     return True
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (`kill`, `docker stop`, a scheduler) ends a worker like Ctrl-C: the trial it
+    cut short is re-queued instead of waiting for the heartbeat check."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
     logging.basicConfig(filename=log_path, level=logging.INFO)
+    interrupt_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         run_worker(spec, worker)
 

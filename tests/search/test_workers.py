@@ -80,7 +80,8 @@ def test_a_killed_worker_s_trial_is_failed_and_retried(make_spec):
     assert_none_lost_or_duplicated(spec, [t for t in trials if t.number != killed])
 
 
-def test_an_interrupted_study_continues_when_run_again(make_spec):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_study_continues_when_run_again(make_spec, stop):
     spec = make_spec(n_trials=2, trial_epochs=3, name="interrupted")
     study = open_study(spec)
     [worker] = start_workers(spec, 1)
@@ -90,7 +91,7 @@ def test_an_interrupted_study_continues_when_run_again(make_spec):
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         )
     )
-    os.kill(worker.pid, signal.SIGINT)  # Ctrl-C
+    os.kill(worker.pid, stop)  # Ctrl-C, or kill / docker stop
     join([worker])
     first = study.get_trials(deepcopy=False)
     cut = [t for t in first if t.state == TrialState.FAIL]

@@ -177,3 +177,26 @@ def test_the_default_dataset_is_the_runs_own_else_the_demo_corpus(tmp_path):
     )
     assert resolve_dataset(None, config, "ru", checkpoint) == corpus
     assert resolve_dataset("other", config, "ru", checkpoint) == Path("other")
+
+
+def test_a_russian_model_gets_wer_not_assessed_and_everything_else(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    words = ["кот", "сидел", "на", "тёплом", "коврике", "семь", "собак"]
+    lines = (corpus / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    russian = []
+    for i, line in enumerate(lines):
+        text = " ".join(words[(i + k) % 7] for k in range(2 + i % 4)).capitalize()
+        russian.append(f"{line.split('|')[0]}|{text}.")
+    (corpus / "metadata.csv").write_text("\n".join(russian) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    train(tiny_config(tmp_path / "cache", epochs=1), corpus, run)
+    report = tmp_path / "eval.json"
+    early = patched(run / "checkpoints" / "last.pt", tmp_path / "early.pt", 100.0)
+    code = main(
+        ["evaluate", "--checkpoint", str(early), "--dataset", str(corpus), "--n", "2"]
+        + ["--json", str(report)]
+    )
+    assert code == 0
+    data = json.loads(report.read_text())
+    assert "ru" in data["not_assessed"]["wer"]
+    assert all("wer" not in s and "mcd_db" in s for s in data["sentences"])

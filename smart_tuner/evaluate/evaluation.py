@@ -19,10 +19,11 @@ import numpy as np
 import soundfile as sf
 
 from smart_tuner.data.audio import load_audio
+from smart_tuner.data.corpus import Utterance
 from smart_tuner.evaluate import intelligibility, pitch, speaker, spectral, stopping
 from smart_tuner.evaluate.naturalness import naturalness
 from smart_tuner.evaluate.selection import Selection
-from smart_tuner.synthesize import LoadedModel, synthesize
+from smart_tuner.synthesize import LoadedModel, SynthesisResult, synthesize
 
 Progress = Callable[[str], None]
 
@@ -100,38 +101,9 @@ def evaluate(
             progress(f"[{k}/{len(selection.utterances)}] {utterance.id}: {utterance.text}")
         result = synthesize(loaded, utterance.text, out_dir / f"{utterance.id}.wav", vocoder, seed)
         vocoder_used = vocoder_used or result.vocoder
-        row: dict[str, Any] = {
-            "id": utterance.id,
-            "text": utterance.text,
-            "recording": str(utterance.audio_path),
-            "synthesis": str(result.wav_path) if result.wav_path else None,
-            "decoder_steps": result.decoder_steps,
-            "attention_score": result.attention_score,
-            "diagonality": result.diagonality,
-        }
-        reached_end = None
-        if result.alignment is not None:
-            align = stopping.alignment_score(result.alignment)
-            row["skipped_symbols"] = align.skipped_symbols
-            row["repeated_symbols"] = align.repeated_symbols
-            reached_end = align.reached_end
-        syn, rate = (None, 0)
-        if result.wav_path is not None:
-            syn, rate = sf.read(result.wav_path, dtype="float32")
-        rate = rate or loaded.config.audio.sampling_rate
-        ref = load_audio(utterance.audio_path, rate)
-        row.update(_recording_scores(ref, rate, utterance.text, asr_missing))
+        row, ref, syn, rate = _score_sentence(loaded, utterance, result, asr_missing)
         if speaker_missing is None:
             ref_embeddings.append(_embedding(ref, rate))
-        length_ratio = None
-        if syn is not None:
-            scores = _synthesis_scores(ref, syn, rate, utterance.text, asr_missing)
-            length_ratio = scores["length_ratio"]
-            row.update(scores)
-        row["stop"] = stopping.stop_behaviour(
-            result.reached_stop, result.stop_cause, length_ratio, reached_end
-        )
-        if speaker_missing is None:
             syn_embeddings.append(_embedding(syn, rate) if syn is not None else None)
         rows.append(row)
     if speaker_missing is None:
@@ -139,6 +111,42 @@ def evaluate(
     return Evaluation(
         checkpoint, loaded.epoch, vocoder_used, selection, rows, not_assessed=not_assessed
     )
+
+
+def _score_sentence(
+    loaded: LoadedModel, utterance: Utterance, result: SynthesisResult, asr_missing: str | None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None, int]:
+    """One sentence's row, with the recording and synthesis audio (None: no WAV) and rate."""
+    row: dict[str, Any] = {
+        "id": utterance.id,
+        "text": utterance.text,
+        "recording": str(utterance.audio_path),
+        "synthesis": str(result.wav_path) if result.wav_path else None,
+        "decoder_steps": result.decoder_steps,
+        "attention_score": result.attention_score,
+        "diagonality": result.diagonality,
+    }
+    reached_end = None
+    if result.alignment is not None:
+        align = stopping.alignment_score(result.alignment)
+        row["skipped_symbols"] = align.skipped_symbols
+        row["repeated_symbols"] = align.repeated_symbols
+        reached_end = align.reached_end
+    syn, rate = (None, 0)
+    if result.wav_path is not None:
+        syn, rate = sf.read(result.wav_path, dtype="float32")
+    rate = rate or loaded.config.audio.sampling_rate
+    ref = load_audio(utterance.audio_path, rate)
+    row.update(_recording_scores(ref, rate, utterance.text, asr_missing))
+    length_ratio = None
+    if syn is not None:
+        scores = _synthesis_scores(ref, syn, rate, utterance.text, asr_missing)
+        length_ratio = scores["length_ratio"]
+        row.update(scores)
+    row["stop"] = stopping.stop_behaviour(
+        result.reached_stop, result.stop_cause, length_ratio, reached_end
+    )
+    return row, ref, syn, rate
 
 
 def _embedding(wav: np.ndarray, rate: int) -> np.ndarray | None:

@@ -11,6 +11,8 @@ import argparse
 import errno
 import os
 import pickle
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,28 @@ def test_train_on_a_full_disk_exits_1_and_resumes_from_the_last_whole_checkpoint
     monkeypatch.setattr(torch, "save", real)  # space freed
     assert main([*argv, "--epochs", "2", "--resume"]) == 0
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_a_save_waits_for_the_whole_file(tmp_path, monkeypatch, signum):
+    """Ctrl-C inside torch.save used to break its zip writer (a traceback, no checkpoint);
+    now the file is finished first and the interrupt arrives right after."""
+    from smart_tuner.cli import _sigterm_as_interrupt
+
+    path = tmp_path / "last.pt"
+    real = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        os.kill(os.getpid(), signum)  # arrives in the middle of the write
+        time.sleep(0.05)
+        real(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    previous = _sigterm_as_interrupt()  # as the CLI runs commands: SIGTERM acts like Ctrl-C
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint({"epoch": 7, "w": torch.arange(50_000.0)}, path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert load_checkpoint(path)["epoch"] == 7
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,0 +1,132 @@
+"""A real tiny training killed from outside: `kill -9` at random moments and Ctrl-C.
+
+Each time, `--resume` must continue the same run: the stale run-folder lock is taken over
+(with a message), the metrics stream has every epoch exactly once, and the run finishes. Ctrl-C
+exits 130 after saving a checkpoint. The command runs as a user runs it: a separate process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smart_tuner.config import dump_config
+from tests.helpers import tiny_config
+
+EPOCHS = 5
+
+
+def command(corpus: Path, config: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "smart_tuner", "train", str(corpus), "--out", "run",
+        "--config", str(config), "--no-track", "--epochs", str(EPOCHS), *extra,
+    ]  # fmt: skip
+
+
+def start(tmp_path: Path, argv: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    return subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def wait_for_checkpoint(run: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not (run / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.05)
+
+
+def flat(text: str) -> str:
+    """Console output with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+def epochs_recorded(run: Path) -> list[int]:
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    return [int(r["epoch"]) for r in records if r.get("event") == "epoch_ended"]
+
+
+@pytest.fixture
+def setup(corpus, cache_dir, tmp_path) -> tuple[Path, Path]:
+    config = tmp_path / "tiny.yaml"
+    data = yaml.safe_load(dump_config(tiny_config(cache_dir, audio_sample_minutes=0.0)))
+    data["analysis"]["sampling"].update(dnsmos_max_seconds=0, asr_max_utterances=0)  # cheaper
+    config.write_text(yaml.safe_dump(data))
+    return corpus, config
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kill_9_at_a_random_moment_then_resume_continues_the_run(setup, tmp_path, seed):
+    corpus, config = setup
+    run = tmp_path / "run"
+    proc = start(tmp_path, command(corpus, config))
+    wait_for_checkpoint(run, proc)
+    time.sleep(random.Random(seed).uniform(0.0, 2.0))  # somewhere in epochs 1..EPOCHS
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    killed_at = epochs_recorded(run)
+
+    done = subprocess.run(
+        command(corpus, config, "--resume"), cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "200"}, timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    if proc.returncode == -signal.SIGKILL:  # it may have finished before the signal
+        assert "Taking over a stale lock" in flat(done.stdout)
+    epochs = epochs_recorded(run)
+    assert epochs == list(range(1, EPOCHS + 1)), (killed_at, epochs)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == EPOCHS
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_exit_130_with_a_checkpoint_and_resume_finishes(setup, tmp_path, signum):
+    corpus, config = setup
+    run = tmp_path / "run"
+    proc = start(tmp_path, command(corpus, config))
+    wait_for_checkpoint(run, proc)
+    time.sleep(random.Random(int(signum)).uniform(0.0, 1.5))
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=240)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before Ctrl-C arrived")  # pragma: no cover
+    assert proc.returncode == 130, out[-3000:]
+    assert "continue with --resume" in flat(out) and "Traceback" not in out
+    done = subprocess.run(
+        command(corpus, config, "--resume"), cwd=tmp_path, capture_output=True, text=True,
+        timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "stale lock" not in flat(done.stdout)  # Ctrl-C released the lock cleanly
+    assert epochs_recorded(run) == list(range(1, EPOCHS + 1))
+
+
+def test_a_second_train_into_a_running_folder_stops_at_once_with_exit_4(setup, tmp_path):
+    corpus, config = setup
+    run = tmp_path / "run"
+    first = start(tmp_path, command(corpus, config))
+    try:
+        wait_for_checkpoint(run, first)
+        began = time.monotonic()
+        second = subprocess.run(
+            command(corpus, config), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 4, second.stdout[-2000:]
+        said = flat(second.stdout)
+        assert f"pid {first.pid}" in said and "in use by another run" in said
+        assert time.monotonic() - began < 60  # refused before any analysis or training
+    finally:
+        first.kill()
+        first.communicate()

@@ -63,7 +63,8 @@ class Snapshotter:
         total = self.prior + float(event.metrics.get("elapsed_seconds", 0.0))
         if total < self.next_mark:
             return
-        target = self.run_dir / "snapshots" / f"minute_{round(self.next_mark / 60):04d}.pt"
+        # Named by the training minutes it holds (an epoch may run past the mark).
+        target = self.run_dir / "snapshots" / f"minute_{round(total / 60):04d}.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(self.run_dir / "checkpoints" / "last.pt", target)
         while self.next_mark <= total:
@@ -190,6 +191,10 @@ def plot(rows: list[dict[str, Any]], path: Path, get: Any) -> None:
             minutes, [get(r, condition, "mos_overall") for r in rows], style, label=condition
         )
     wer_ax.axhline(TARGET_WER, color="grey", lw=0.8, ls=":")
+    for row in rows[:1]:  # the recordings' MOS, scored with the first snapshot
+        recorded = row["scores"].get("recordings", {}).get("recording", {}).get("mos_overall")
+        if recorded is not None:
+            mos_ax.axhline(recorded, color="grey", lw=0.8, ls=":", label="recordings")
     wer_ax.set(xlabel="training minutes", ylabel="WER (PocketSphinx)", ylim=(0, 1.2))
     mos_ax.set(xlabel="training minutes", ylabel="DNSMOS overall", ylim=(1, 4))
     for ax in (wer_ax, mos_ax):

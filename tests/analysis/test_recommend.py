@@ -95,6 +95,8 @@ def test_always_clamped_to_the_search_space(hours, quality, flags, factor, lo, w
         {
             "hyperparameter_search_space.epochs.min": lo,
             "hyperparameter_search_space.epochs.max": lo + width,
+            "hyperparameter_search_space.epochs.default": lo + width // 2,
+            "control.reference_epochs": 2000,  # the warm-ups are written for 2000 epochs
         },
     )
     plan = recommend(profile(hours, quality, flags), config, History(factor, 0.5))

@@ -143,11 +143,6 @@ def test_a_second_train_into_a_running_folder_stops_at_once_with_exit_4(setup, t
         first.communicate()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the loop writes the epoch's checkpoint before the epoch's record: an interrupt "
-    "between the two resumes after the epoch and its record is never written",
-)
 def test_an_interrupt_between_save_and_record_loses_no_epoch(corpus, cache_dir, tmp_path):
     """Ctrl-C right after the first checkpoint is saved (a listener raises it, so the moment
     is exact), then --resume: every epoch must still be in metrics.jsonl once."""

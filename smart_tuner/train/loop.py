@@ -293,14 +293,20 @@ class Trainer:
         )
         self.last_record = record.to_dict()
         decisions = self.controller.observe(self.last_record, record.elapsed_seconds or 0.0)
-        self.save(is_best=self.controller.best_epoch == self.epoch)
-        if self.controller.last_good_epoch == self.epoch:
-            shutil.copy2(self.last_path, self.good_path)
+        # The record goes on the stream before the checkpoint that holds its epoch: a process
+        # killed between the two resumes from the previous checkpoint, whose resume drops the
+        # record and trains the epoch again; the other order would lose the record for good.
+        stop_request: StopRun | None = None
         try:
             self.bus.emit(EpochEnded(self.epoch, record.metrics()))
         except StopRun as request:
-            self.stop_reason = request.stop_reason
-            self.console.print(f"[cyan]stopped by a listener[/cyan]: {request.reason}")
+            stop_request = request
+        self.save(is_best=self.controller.best_epoch == self.epoch)
+        if self.controller.last_good_epoch == self.epoch:
+            shutil.copy2(self.last_path, self.good_path)
+        if stop_request is not None:
+            self.stop_reason = stop_request.stop_reason
+            self.console.print(f"[cyan]stopped by a listener[/cyan]: {stop_request.reason}")
             return True
         if sample:  # the first validation utterance, for the pictures
             scores = {

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from smart_tuner import __version__
 from smart_tuner.config import Config, ConfigError, load_config
-from smart_tuner.exit_codes import ExitCode
+from smart_tuner.exit_codes import ExitCode, UserError
 from smart_tuner.resolve import dataset_for, default_config_path, demo_corpus_path
 from smart_tuner.run_lock import RunFolderLocked, RunLock
 
@@ -31,10 +31,6 @@ DEMO_SENTENCES = (
     "Every student brought a yellow notebook to class.",
 )
 NOT_YET: dict[str, str] = {}
-
-
-class UserError(Exception):
-    """An error the user can fix; printed without a traceback."""
 
 
 def resolve_config(

@@ -12,3 +12,7 @@ class ExitCode(IntEnum):
     NO_STOP = 3  # synthesis: the decoder never predicted the end, no WAV written
     FOLDER_IN_USE = 4  # another live run holds the run folder's lock
     INTERRUPTED = 130  # Ctrl-C / SIGINT: checkpoint saved where a run was going, resumable
+
+
+class UserError(Exception):
+    """An error the user can fix (exit code BAD_INPUT); printed without a traceback."""

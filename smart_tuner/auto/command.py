@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.auto.pipeline import run_auto
     from smart_tuner.auto.stages import with_values
-    from smart_tuner.cli import UserError
+    from smart_tuner.exit_codes import UserError
     from smart_tuner.resolve import config_for, dataset_for, demo_corpus_path
 
     if args.trials < 0:

@@ -71,7 +71,7 @@ def resolve_dataset(given: str | None, config: Config, language: str, checkpoint
             return Path(recorded)
     if config.data.dataset_path:
         return Path(config.data.dataset_path)
-    from smart_tuner.cli import demo_corpus_path
+    from smart_tuner.resolve import demo_corpus_path
 
     return demo_corpus_path(language)
 

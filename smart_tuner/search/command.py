@@ -67,7 +67,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from smart_tuner.cli import UserError
+    from smart_tuner.exit_codes import UserError
     from smart_tuner.resolve import config_for, dataset_for
 
     if args.trials < 1 or args.workers < 1:

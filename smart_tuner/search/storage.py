@@ -8,8 +8,11 @@ worker fail, and retry, the trial of a worker that was killed.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,20 @@ def _prepare_sqlite(path: Path) -> None:
         conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
 
 
+@contextmanager
+def _creation_lock(path: Path | None) -> Iterator[None]:
+    """Local workers opening one SQLite file take turns creating its tables."""
+    if path is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".create.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
@@ -80,20 +97,22 @@ def open_storage(url: str, settings: SearchSettings) -> optuna.storages.RDBStora
         engine_kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=settings.heartbeat_seconds,
-                grace_period=settings.stale_after_seconds,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=settings.max_retries
-                ),
-            )
+            with _creation_lock(path):
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=settings.heartbeat_seconds,
+                    grace_period=settings.stale_after_seconds,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=settings.max_retries
+                    ),
+                )
             break
         except Exception as exc:  # driver missing, server down, bad URL
             # Two workers creating the tables of a new database at once: one loses the race
-            # (a unique-constraint error) and finds the tables made on its next try.
-            if "UNIQUE" not in str(exc).upper() or attempt == OPEN_ATTEMPTS - 1:
+            # (a unique-constraint or "already exists" error) and finds the tables next try.
+            lost_race = any(m in str(exc).upper() for m in ("UNIQUE", "ALREADY EXISTS"))
+            if not lost_race or attempt == OPEN_ATTEMPTS - 1:
                 raise StorageError(f"cannot open the study storage {redact(url)}: {exc}") from None
             time.sleep(0.5 * (attempt + 1))
     if path is not None:

@@ -170,7 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     dataset = demo_corpus_path("en")
     out = Path(args.out) if args.out else default_run_dir("demo")
     config = resolve_config(args, demo_overrides(max_minutes, args.epochs))
-    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume)
+    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume, save_to=out)
     console.print(
         f"[bold]Smart Tuner demo[/bold]: training the `small` Tacotron2 on the embedded "
         f"English corpus for at most {max_minutes:g} minutes (--max-minutes to change), "
@@ -195,6 +195,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = report_synthesis(result)
     if code == 0 and result.wav_path is not None:
         report_listening(sentence, result.wav_path, dataset)
+    from smart_tuner.report.command import report_after_run
+
+    report_after_run(out, console)
     return code
 
 

@@ -17,6 +17,7 @@ import math
 import multiprocessing as mp
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,16 @@ def trial_config(spec: StudySpec, space: SearchSpace, params: dict[str, Any]) ->
 
 
 class Objective:
-    def __init__(self, spec: StudySpec, on_start: Any = None) -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        on_start: Callable[[], None] | None = None,
+        should_stop: Callable[[], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.space = SearchSpace.from_config(spec.base_config())
         self.on_start = on_start  # called once the trial exists (releases the start lock)
+        self.should_stop = should_stop  # raises KeyboardInterrupt once Ctrl-C was noted
         self.current: optuna.Trial | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -122,6 +129,8 @@ class Objective:
         outcome: tuple[Any, ...] | None = None
         try:
             while outcome is None:
+                if self.should_stop is not None:
+                    self.should_stop()
                 if not ours.poll(POLL_SECONDS):
                     if not process.is_alive() and not ours.poll(0):
                         break

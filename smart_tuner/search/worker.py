@@ -57,14 +57,47 @@ class WorkerResult:
     interrupted: bool = False
 
 
-def run_worker(spec: StudySpec, worker: int = 0, poll_seconds: float = 2.0) -> WorkerResult:
+class StopRequest:
+    """Ctrl-C and SIGTERM, noted as well as raised.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be; when that is a
+    garbage-collection or weakref callback (SQLAlchemy has some), the interpreter prints
+    "Exception ignored" and carries on as if nothing happened. The note survives that: the
+    worker and the objective look at it at every poll and raise the interrupt themselves.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, self._handler)
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise the interrupt that a swallowed KeyboardInterrupt should have been."""
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+
+def run_worker(
+    spec: StudySpec,
+    worker: int = 0,
+    poll_seconds: float = 2.0,
+    stop: StopRequest | None = None,
+) -> WorkerResult:
     """Take trials until the study has `spec.n_trials` counted trials and none is running."""
+    stop = stop or StopRequest()
     study = open_study(spec, worker)
     lock = StartLock(spec)
-    objective = Objective(spec, on_start=lock.release)
+    objective = Objective(spec, on_start=lock.release, should_stop=stop.check)
     run = 0
     try:
         while True:
+            stop.check()
             lock.acquire()
             fail_stale_trials(study)
             budget = budget_of(study.get_trials(deepcopy=False), spec.n_trials)
@@ -100,21 +133,14 @@ def requeue_interrupted(study: optuna.Study, number: int) -> bool:
     return True
 
 
-def interrupt_on_sigterm() -> None:
+def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
     """SIGTERM (`kill`, `docker stop`, a scheduler) ends a worker like Ctrl-C: the trial it
     cut short is re-queued instead of waiting for the heartbeat check."""
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
     logging.basicConfig(filename=log_path, level=logging.INFO)
-    interrupt_on_sigterm()
+    stop = StopRequest()
+    stop.install()
     with contextlib.suppress(KeyboardInterrupt):
-        run_worker(spec, worker)
+        run_worker(spec, worker, stop=stop)
 
 
 def start_workers(spec: StudySpec, count: int, first_index: int = 0) -> list[mp.Process]:

@@ -2,7 +2,8 @@
 
 Each time, `--resume` must continue the same run: the stale run-folder lock is taken over
 (with a message), the metrics stream has every epoch exactly once, and the run finishes. Ctrl-C
-exits 130 after saving a checkpoint. The command runs as a user runs it: a separate process.
+exits 130 after saving a checkpoint. The command runs as a user runs it: a separate process
+(in a session of its own, so a test can stop or kill it together with any children).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -23,20 +25,24 @@ from smart_tuner.config import dump_config
 from tests.helpers import tiny_config
 
 EPOCHS = 5
+# A plan far longer than a run gets before a signal sent right after its first epoch (about
+# half a second an epoch), so the signal always lands in training, never after the end.
+LONG_EPOCHS = 200
 
 
-def command(corpus: Path, config: Path, *extra: str) -> list[str]:
+def command(corpus: Path, config: Path, *extra: str, epochs: int = EPOCHS) -> list[str]:
     return [
         sys.executable, "-m", "smart_tuner", "train", str(corpus), "--out", "run",
-        "--config", str(config), "--no-track", "--epochs", str(EPOCHS), *extra,
+        "--config", str(config), "--no-track", "--epochs", str(epochs), *extra,
     ]  # fmt: skip
 
 
 def start(tmp_path: Path, argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     return subprocess.Popen(
-        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
 
 
 def wait_for_checkpoint(run: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -104,24 +110,44 @@ def test_kill_9_at_a_random_moment_then_resume_continues_the_run(setup, tmp_path
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_exit_130_with_a_checkpoint_and_resume_finishes(setup, tmp_path, signum):
+    """The interrupted run is planned for LONG_EPOCHS, so the signal always finds it training;
+    the resume gives a short --epochs (a new --epochs replaces the plan on resume) and must
+    finish it with every epoch recorded once."""
     corpus, config = setup
     run = tmp_path / "run"
-    proc = start(tmp_path, command(corpus, config))
+    proc = start(tmp_path, command(corpus, config, epochs=LONG_EPOCHS))
     wait_for_first_epoch(run, proc)
-    time.sleep(random.Random(int(signum)).uniform(0.0, 1.5))
+    time.sleep(random.Random(int(signum)).uniform(0.0, 1.5))  # mid-epoch or between epochs
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=240)
-    if proc.returncode == 0:
-        pytest.skip("the run finished before Ctrl-C arrived")  # pragma: no cover
     assert proc.returncode == 130, out[-3000:]
     assert "continue with --resume" in flat(out) and "Traceback" not in out
+    interrupted = epochs_recorded(run)
+    assert 1 <= len(interrupted) < LONG_EPOCHS, interrupted
+    target = max(EPOCHS, interrupted[-1] + 2)  # at least one whole epoch left to train
     done = subprocess.run(
-        command(corpus, config, "--resume"), cwd=tmp_path, capture_output=True, text=True,
-        timeout=400,
+        command(corpus, config, "--resume", epochs=target), cwd=tmp_path, capture_output=True,
+        text=True, timeout=400,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:]
     assert "stale lock" not in flat(done.stdout)  # Ctrl-C released the lock cleanly
-    assert epochs_recorded(run) == list(range(1, EPOCHS + 1))
+    assert epochs_recorded(run) == list(range(1, target + 1)), (interrupted, target)
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == target
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder below `folder`: its size and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in folder.rglob("*")
+    }
+
+
+# What the analysis and the training print (the analysis header, the epoch plan, the device
+# line, a resume, an epoch's line): a refused command prints none of it.
+WORK_LINES = re.compile(
+    r"Dataset analysis|^Epochs set by hand|^Training on|^Resuming|^epoch\s+\d", re.M | re.I
+)
 
 
 def test_a_second_train_into_a_running_folder_stops_at_once_with_exit_4(setup, tmp_path):
@@ -130,16 +156,22 @@ def test_a_second_train_into_a_running_folder_stops_at_once_with_exit_4(setup, t
     first = start(tmp_path, command(corpus, config))
     try:
         wait_for_checkpoint(run, first)
-        began = time.monotonic()
+        # Freeze the first run (its whole process group): from here on only the second
+        # command can change anything under tmp_path.
+        os.killpg(first.pid, signal.SIGSTOP)
+        before = snapshot(tmp_path)
         second = subprocess.run(
-            command(corpus, config), cwd=tmp_path, capture_output=True, text=True, timeout=120
-        )
+            command(corpus, config), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        )  # fmt: skip
         assert second.returncode == 4, second.stdout[-2000:]
         said = flat(second.stdout)
         assert f"pid {first.pid}" in said and "in use by another run" in said
-        assert time.monotonic() - began < 60  # refused before any analysis or training
+        # refused before any analysis or training: none of their output, nothing written
+        assert not WORK_LINES.search(second.stdout), second.stdout[-2000:]
+        assert snapshot(tmp_path) == before
     finally:
-        first.kill()
+        os.killpg(first.pid, signal.SIGKILL)
         first.communicate()
 
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -76,12 +75,20 @@ def test_lock_of_a_killed_process_is_taken_over_with_a_message(tmp_path):
 
 
 def test_lock_is_released_when_the_block_raises(tmp_path):
-    with pytest.raises(ZeroDivisionError), RunLock(tmp_path):
+    lock = RunLock(tmp_path)
+    with pytest.raises(ZeroDivisionError), lock:
         raise ZeroDivisionError
-    start = time.monotonic()
-    with RunLock(tmp_path):
-        pass
-    assert time.monotonic() - start < 1.0  # not blocking: acquired at once
+    assert not lock.held
+    assert (tmp_path / LOCK_NAME).read_text() == ""  # emptied: nothing stale is left
+    if sys.platform != "win32":  # the OS lock is gone: a non-blocking flock gets it at once
+        import fcntl
+
+        with open(tmp_path / LOCK_NAME, "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if held
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    # RunLock never waits: it would raise RunFolderLocked here if the lock were still held
+    with RunLock(tmp_path) as again:
+        assert again.held and again.taken_over == ""
 
 
 def test_check_refuses_a_held_folder_and_takes_nothing(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from smart_tuner import __version__
 from smart_tuner.config import Config, ConfigError, load_config
@@ -65,19 +66,28 @@ def default_run_dir(prefix: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from smart_tuner.train import distributed_command as multi
     from smart_tuner.train.loop import train
 
+    if args.nproc and not multi.under_torchrun():  # --nproc N: torchrun, started for the user
+        out = Path(args.out) if args.out else default_run_dir("train")
+        return multi.launch(args.argv, args.nproc, out, console)
     overrides = {
         "training.epochs": args.epochs,
         "training.batch_size": args.batch_size,
         "training.max_minutes": args.max_minutes,
         "model.preset": args.preset,
     }
-    config = resolve_config(args, overrides)
-    dataset = resolve_dataset(args.dataset, config)
-    out = Path(args.out) if args.out else default_run_dir("train")
-    RunLock(out).check()  # refuse a busy folder before the analysis, not after it
-    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume, save_to=out)
+    main_rank = multi.Ranks.from_env().is_main
+    config = resolve_config(args, overrides, announce=main_rank)
+    if multi.Ranks.from_env().enabled:
+        summary = multi.train_on_ranks(args, config, lambda c: prepare_run(args, c), console)
+        if main_rank:
+            from smart_tuner.report.command import report_after_run
+
+            report_after_run(Path(summary["run_dir"]), console)
+        return ExitCode.INTERRUPTED if summary["stop_reason"] == "interrupted" else ExitCode.OK
+    config, run_params, dataset, out = prepare_run(args, config)
     summary = train(
         config,
         dataset,
@@ -92,6 +102,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     report_after_run(out, console)
     return ExitCode.INTERRUPTED if summary["stop_reason"] == "interrupted" else ExitCode.OK
+
+
+def prepare_run(
+    args: argparse.Namespace, config: Config
+) -> tuple[Config, dict[str, Any], Path, Path]:
+    """The dataset and run folder, the folder checked free, the epochs planned."""
+    dataset = resolve_dataset(args.dataset, config)
+    out = Path(args.out) if args.out else default_run_dir("train")
+    RunLock(out).check()  # refuse a busy folder before the analysis, not after it
+    config, run_params = plan_epochs(config, dataset, console, resumed=args.resume, save_to=out)
+    return config, run_params, dataset, out
 
 
 def plan_epochs(
@@ -283,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--warm-start", help="initialise from a checkpoint (NVIDIA's or ours)")
     tr.add_argument("--max-minutes", type=float, help="stop gracefully after this wall time")
     tr.add_argument("--no-track", action="store_true", help="no MLflow/TensorBoard/history")
+    tr.add_argument(
+        "--nproc",
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="train with N processes on this machine (one per GPU; torchrun, started for you)",
+    )
     tr.set_defaults(func=cmd_train)
 
     from smart_tuner import analyze_command
@@ -372,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(func: Any, args: argparse.Namespace) -> int:
     """Run one command, turning every expected failure into a clear message and exit code."""
     from smart_tuner.data import CorpusError
+    from smart_tuner.runtime.distributed import RanksLost
     from smart_tuner.synthesize import SynthesisError
     from smart_tuner.train.checkpoint import CheckpointError
     from smart_tuner.train.loop import TrainingError
@@ -380,19 +409,22 @@ def run_command(func: Any, args: argparse.Namespace) -> int:
     try:
         return int(func(args))
     except ConfigError as exc:
-        console.print(f"[red]Configuration error[/red]\n{exc}")
+        console.print(f"[red]Configuration error[/red]\n{escape(str(exc))}")
         return ExitCode.BAD_INPUT
     except (CorpusError, TrainingError, CheckpointError, SynthesisError, UserError) as exc:
-        console.print(f"[red]Error:[/red] {exc}")
+        console.print(f"[red]Error:[/red] {escape(str(exc))}")
         return ExitCode.BAD_INPUT
+    except RanksLost as exc:
+        console.print(f"[red]Error:[/red] {escape(str(exc))}")
+        return ExitCode.FAILED
     except RunFolderLocked as exc:
-        console.print(f"[red]Error:[/red] {exc}")
+        console.print(f"[red]Error:[/red] {escape(str(exc))}")
         return ExitCode.FOLDER_IN_USE
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted.[/yellow]")
         return ExitCode.INTERRUPTED
     except OSError as exc:  # disk full, permissions, a vanished folder: say which file
-        console.print(f"[red]Error:[/red] {describe_os_error(exc)}")
+        console.print(f"[red]Error:[/red] {escape(describe_os_error(exc))}")
         return ExitCode.FAILED
     finally:
         if previous is not None:
@@ -425,6 +457,7 @@ def describe_os_error(exc: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     return run_command(args.func, args)
 
 

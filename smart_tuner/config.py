@@ -391,7 +391,14 @@ class GuidedAttentionConfig(Section):
 
 class TrainingConfig(Section):
     epochs: int | None = Field(None, ge=1, description="None: the recommendation decides.")
-    batch_size: int = Field(16, ge=1, le=1024)
+    batch_size: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Items per optimizer step, over all processes of a distributed run "
+        "(global, as ESPnet counts it): 2 processes train 8 each of 16. The learning rate "
+        "therefore needs no scaling when the number of processes changes.",
+    )
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-6, ge=0.0)
     grad_clip_thresh: float = Field(1.0, gt=0.0)
@@ -407,6 +414,12 @@ class TrainingConfig(Section):
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=256)
+    collective_timeout_seconds: float = Field(
+        600.0,
+        gt=0.0,
+        description="Distributed runs: a process that waits this long for the others "
+        "(a rank died or hangs) stops with a message instead of waiting forever.",
+    )
     guided_attention: GuidedAttentionConfig = GuidedAttentionConfig()
     attention_entropy_weight: float = Field(
         0.1, ge=0.0, description="Weight of the mean per-step attention entropy in the loss."

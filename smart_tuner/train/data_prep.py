@@ -27,6 +27,7 @@ from smart_tuner.data import (
     split_train_val,
 )
 from smart_tuner.data.phonemes import PhonemizerUnavailable, resolve_phonemes
+from smart_tuner.runtime.distributed import Ranks, RankSlice
 
 
 class TrainingError(RuntimeError):
@@ -76,7 +77,11 @@ def prepare_data(
     console: Console,
     frontend: TextFrontend | None = None,
     batch_size_from: Callable[[], int] | None = None,
+    ranks: Ranks | None = None,
 ) -> PreparedData:
+    """`ranks`: in a distributed run each process loads its slice of every training batch
+    and every W-th validation batch (runtime/distributed.RankSlice)."""
+    ranks = ranks or Ranks()
     corpus = load_corpus(dataset, config.data)
     cache = MelCache(config.audio, config.data.cache_dir)
     frames = cache.precompute(corpus.entries, progress=console.is_terminal, skip_errors=True)
@@ -109,9 +114,10 @@ def prepare_data(
             drop_last=False,
             size_from=size_from,
         )
+        share = RankSlice(sampler, ranks, shard_batches=not shuffle) if ranks.enabled else None
         dl = torch.utils.data.DataLoader(
             TTSDataset(items, ids, cache),
-            batch_sampler=sampler,
+            batch_sampler=share or sampler,
             collate_fn=Collate(r),
             num_workers=config.data.num_workers,
             persistent_workers=config.data.num_workers > 0,

@@ -10,6 +10,7 @@ loop does not know raises.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -43,12 +44,14 @@ from smart_tuner.events import (
 )
 from smart_tuner.model import Tacotron2, Tacotron2Loss
 from smart_tuner.model.warm_start import load_checkpoint_state, warm_start
+from smart_tuner.runtime import distributed
 from smart_tuner.runtime.checkpoint import (
     atomic_write_text,
     load_checkpoint,
     save_checkpoint,
 )
 from smart_tuner.runtime.device import amp_dtype, configure_threads, select_device
+from smart_tuner.runtime.distributed import Ranks
 from smart_tuner.train import steps
 from smart_tuner.train.data_prep import (
     PreparedData,
@@ -75,8 +78,10 @@ class Trainer:
         resume: bool = False,
         warm_start_path: Path | None = None,
         console: Console | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.console = console or Console()
+        self.ranks = ranks or Ranks()  # rank 0 alone decides and writes (runtime/distributed)
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -84,11 +89,8 @@ class Trainer:
         self.best_path = self.ckpt_dir / "best.pt"
         self.good_path = self.ckpt_dir / "good.pt"  # last finite epoch, for ROLLBACK
 
-        resume_state = None
-        if resume:
-            if not self.last_path.exists():
-                raise TrainingError(f"--resume: no checkpoint at {self.last_path}")
-            resume_state = load_checkpoint(self.last_path)
+        resume_state = self._resume_state() if resume else None
+        if resume_state is not None:
             # The architecture is fixed by the checkpoint; training settings may change.
             update: dict[str, Any] = {
                 "model": ModelConfig.model_validate(resume_state["config"]["model"])
@@ -97,16 +99,19 @@ class Trainer:
                 epochs = resume_state["config"]["training"].get("epochs")
                 update["training"] = config.training.model_copy(update={"epochs": epochs})
             config = config.model_copy(update=update)
-        elif self.last_path.exists():
+        elif self.ranks.is_main and self.last_path.exists():
             raise TrainingError(
                 f"{self.run_dir} already holds a run; pass --resume to continue it "
                 "or choose another --out folder"
             )
         self.config = config
 
-        torch.manual_seed(config.training.seed)
-        self.threads = configure_threads(config.training.num_threads)
+        torch.manual_seed(config.training.seed)  # the same first weights on every rank
+        shared = self.ranks.cpu_threads() if self.ranks.enabled else None
+        self.threads = configure_threads(config.training.num_threads or shared)
         self.device = select_device(config.training.device)
+        if self.ranks.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ranks.local_rank)
         self.amp_dtype = amp_dtype(self.device, config.training.amp)
         self.use_amp = self.amp_dtype is not None
         self.use_scaler = self.amp_dtype == torch.float16  # bf16 has float32's range
@@ -116,7 +121,7 @@ class Trainer:
         )
         frontend = TextFrontend.from_dict(resume_state["frontend"]) if resume_state else None
         self.data = prepare_data(
-            dataset, config, self.console, frontend, lambda: self.controller.batch_size
+            dataset, config, self.console, frontend, lambda: self.controller.batch_size, self.ranks
         )
         self.frontend = self.data.frontend
 
@@ -124,6 +129,7 @@ class Trainer:
         self.step = 0
         self.warm_start_path = None if resume_state else warm_start_path
         self.model = self._new_model(fresh=resume_state is None)
+        self.net = self._wrapped(self.model)  # what a training step calls (DDP when distributed)
         self.criterion = Tacotron2Loss(
             sigma=config.training.guided_attention.sigma,
             gate_positive_weight=config.training.gate_positive_weight,
@@ -148,11 +154,35 @@ class Trainer:
 
         if resume_state is not None:
             restore(self, resume_state)
+        if self.ranks.enabled:  # equal weights, but each rank its own dropout noise
+            torch.manual_seed(config.training.seed + 7919 * self.ranks.rank + self.step)
 
         self.bus = EventBus()
-        trim_stream_after(self.run_dir / "metrics.jsonl", self.epoch)
-        for listener in self._listeners():
-            self.bus.subscribe(listener)
+        if self.ranks.is_main:  # the others write nothing: no listeners
+            trim_stream_after(self.run_dir / "metrics.jsonl", self.epoch)
+            for listener in self._listeners():
+                self.bus.subscribe(listener)
+
+    def _resume_state(self) -> dict[str, Any]:
+        """Rank 0 reads last.pt and hands it to the others (the file may be on its disk only)."""
+        state, problem = None, None
+        if self.ranks.is_main:
+            if self.last_path.exists():
+                state = load_checkpoint(self.last_path)
+            else:
+                problem = f"--resume: no checkpoint at {self.last_path}"
+        state, problem = distributed.broadcast((state, problem), self.ranks)
+        if problem is not None or state is None:
+            raise TrainingError(problem or "--resume: rank 0 sent no checkpoint")
+        return state
+
+    def _wrapped(self, model: Tacotron2) -> torch.nn.Module:
+        """DistributedDataParallel around `model` in a distributed run (it starts every rank
+        from rank 0's weights and averages the gradients); the model itself otherwise."""
+        if not self.ranks.enabled:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     def _listeners(self) -> list[Listener]:
         """metrics.jsonl first, then what a person sees and hears, then the run's own memory."""
@@ -182,7 +212,8 @@ class Trainer:
         if self.warm_start_path is not None:
             report = warm_start(model, load_checkpoint_state(self.warm_start_path))
             self.console.print(report.summary())
-            atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
+            if self.ranks.is_main:
+                atomic_write_text(self.run_dir / "warm_start.txt", report.summary() + "\n")
         else:
             mean, frames = self.data.mel_statistics()
             model.init_output_bias(mean, frames)
@@ -204,6 +235,8 @@ class Trainer:
         return time.monotonic() - self._started if hasattr(self, "_started") else 0.0
 
     def save(self, is_best: bool) -> None:
+        if not self.ranks.is_main:
+            return
         state = self._state()
         save_checkpoint(state, self.last_path)
         self.bus.emit(CheckpointSaved(self.epoch, str(self.last_path), False))
@@ -227,7 +260,10 @@ class Trainer:
     def run(self, run_params: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg, controller = self.config, self.controller
         self._started = time.monotonic()
-        atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+        if self.ranks.is_main:
+            atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+        if self.ranks.enabled:
+            self.console.print(self.ranks.describe(self.controller.batch_size))
         self.bus.emit(RunStarted(str(self.run_dir), self._params(run_params), self.epoch))
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -248,9 +284,12 @@ class Trainer:
             self.console.print(
                 "[yellow]Interrupted: saving a checkpoint; continue with --resume.[/yellow]"
             )
-            save_checkpoint(self._state(mid_epoch=True), self.last_path)
-        except BaseException:
+            if self.ranks.is_main:
+                save_checkpoint(self._state(mid_epoch=True), self.last_path)
+        except BaseException as exc:
             self.bus.close()  # trackers mark the run as failed instead of leaving it running
+            if self.ranks.enabled and distributed.is_peer_failure(exc):
+                raise distributed.lost(exc, self.ranks) from exc
             raise
         return self._finish()
 
@@ -278,7 +317,13 @@ class Trainer:
     def run_epoch(self, progress: Progress) -> bool:
         """One epoch: train, validate, emit, observe, apply. True when the run ends here."""
         epoch_started = time.monotonic()
-        train_metrics = self.train_epoch(progress)
+        train_metrics = distributed.reduce_metrics(
+            self.train_epoch(progress),
+            self.ranks,
+            self.device,
+            sums=("frames_per_second",),
+            maxima=("train_seconds", "grad_norm_max", "nonfinite_steps"),
+        )
         val_metrics, sample = self.validate()
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -292,21 +337,25 @@ class Trainer:
             }
         )
         self.last_record = record.to_dict()
-        decisions = self.controller.observe(self.last_record, record.elapsed_seconds or 0.0)
-        # The record goes on the stream before the checkpoint that holds its epoch: a process
-        # killed between the two resumes from the previous checkpoint, whose resume drops the
-        # record and trains the epoch again; the other order would lose the record for good.
-        stop_request: StopRun | None = None
-        try:
-            self.bus.emit(EpochEnded(self.epoch, record.metrics()))
-        except StopRun as request:
-            stop_request = request
-        self.save(is_best=self.controller.best_epoch == self.epoch)
-        if self.controller.last_good_epoch == self.epoch:
-            shutil.copy2(self.last_path, self.good_path)
+        decisions: list[Decision] = []
+        stop_request: tuple[str, str] | None = None
+        if self.ranks.is_main:
+            decisions = self.controller.observe(self.last_record, record.elapsed_seconds or 0.0)
+            # The record goes on the stream before the checkpoint that holds its epoch: a
+            # process killed between the two resumes from the previous checkpoint, whose
+            # resume drops the record and trains the epoch again; the other order would lose
+            # the record for good.
+            try:
+                self.bus.emit(EpochEnded(self.epoch, record.metrics()))
+            except StopRun as request:
+                stop_request = (request.reason, str(request.stop_reason))
+            self.save(is_best=self.controller.best_epoch == self.epoch)
+            if self.controller.last_good_epoch == self.epoch:
+                shutil.copy2(self.last_path, self.good_path)
+        decisions, stop_request = self._share_decisions(decisions, stop_request)
         if stop_request is not None:
-            self.stop_reason = stop_request.stop_reason
-            self.console.print(f"[cyan]stopped by a listener[/cyan]: {stop_request.reason}")
+            self.stop_reason = stop_request[1]
+            self.console.print(f"[cyan]stopped by a listener[/cyan]: {stop_request[0]}")
             return True
         if sample:  # the first validation utterance, for the pictures
             scores = {
@@ -315,13 +364,26 @@ class Trainer:
             self.bus.emit(ValidationSampled(self.epoch, **sample, **scores))
         return self._apply(decisions)
 
+    def _share_decisions(
+        self, decisions: list[Decision], stop_request: tuple[str, str] | None
+    ) -> tuple[list[Decision], tuple[str, str] | None]:
+        """Rank 0's controller state, decisions and listener stop, on every rank: all of them
+        then apply the same decisions in the same step."""
+        if not self.ranks.enabled:
+            return decisions, stop_request
+        mine = (self.controller.state_dict(), decisions, stop_request)
+        state, decisions, stop_request = distributed.broadcast(mine, self.ranks)
+        if not self.ranks.is_main:
+            self.controller.load_state_dict(state)
+        return decisions, stop_request
+
     def _apply(self, decisions: list[Decision]) -> bool:
         """Carry out the controller's decisions, in order; True when the run should stop.
         Informational ones are only recorded; one this loop does not know raises."""
         handlers: dict[Action, Callable[[Decision], None]] = {
             Action.STOP: self._stop,
             Action.CHECKPOINT: self._keep_checkpoint,
-            Action.RESET_ATTENTION: lambda d: self.model.reset_attention(),
+            Action.RESET_ATTENTION: self._reset_attention,
             Action.RESET_OPTIMIZER: lambda d: self._fresh_optimizer(),
             Action.ROLLBACK: self._rollback,
             Action.RESTART: self._restart,
@@ -352,16 +414,28 @@ class Trainer:
         self.stop_reason = decision.stop_reason or StopReason.NOT_STARTED
 
     def _keep_checkpoint(self, decision: Decision) -> None:
+        if not self.ranks.is_main:
+            return
         shutil.copy2(self.last_path, self.ckpt_dir / f"{decision.params.get('tag', 'saved')}.pt")
 
     def _fresh_optimizer(self) -> None:
         self.optimizer = self._new_optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
 
+    def _reset_attention(self, decision: Decision) -> None:
+        self.model.reset_attention()  # fresh random weights: rank 0's go to every rank
+        distributed.sync_module(self.model, self.ranks)
+
     def _rollback(self, decision: Decision) -> None:
-        kept = decision.params.get("checkpoint")
-        path = self.ckpt_dir / f"{kept}.pt" if kept else self.good_path
-        good = load_checkpoint(path if path.exists() else self.good_path)
+        """Every rank loads the same checkpoint: rank 0 reads it and hands it over."""
+        good = None
+        if self.ranks.is_main:
+            kept = decision.params.get("checkpoint")
+            path = self.ckpt_dir / f"{kept}.pt" if kept else self.good_path
+            good = load_checkpoint(path if path.exists() else self.good_path)
+            if self.ranks.enabled:
+                good = distributed.on_cpu({k: good[k] for k in ("model", "optimizer", "scaler")})
+        good = distributed.broadcast(good, self.ranks)
         self.model.load_state_dict(good["model"])
         self.optimizer.load_state_dict(good["optimizer"])
         self.scaler.load_state_dict(good["scaler"])
@@ -369,6 +443,7 @@ class Trainer:
     def _restart(self, decision: Decision) -> None:
         """Fresh weights; the guided-attention weight and its decay follow the controller."""
         self.model = self._new_model()
+        self.net = self._wrapped(self.model)  # DDP starts every rank from rank 0's weights
         self._fresh_optimizer()
 
     def speak(self, out: Path) -> tuple[Path | None, float]:
@@ -400,14 +475,17 @@ class Trainer:
             "wall_seconds": round(self.prior_wall_seconds + self.elapsed(), 1),
             "steps": self.step,
             "device": str(self.device),
+            "processes": self.ranks.world_size,
+            "run_dir": str(self.run_dir),
             "checkpoint": str(self.best_path if self.best_path.exists() else self.last_path),
             "skipped_items": [s.__dict__ for s in self.data.corpus.skipped],
             **self.quality,
             **self.controller.summary_fields(),
         }
-        atomic_write_text(
-            self.run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False)
-        )
+        if self.ranks.is_main:
+            atomic_write_text(
+                self.run_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False)
+            )
         self.bus.emit(RunFinished(summary))
         self.bus.close()
         best_text = "n/a" if best is None else f"{best:.4f}"
@@ -432,6 +510,7 @@ def train(
     parent_run_id: str | None = None,
     nested_name: str | None = None,
     listeners: Sequence[Listener] = (),
+    ranks: Ranks | None = None,
 ) -> dict[str, Any]:
     """Train one run folder until the plan, the budget or the user stops it.
 
@@ -442,8 +521,11 @@ def train(
     """
     from smart_tuner.run_lock import RunLock
 
-    # One run per folder for the run's whole life (a second one stops with RunFolderLocked).
-    with RunLock(run_dir, command="train", notify=(console or Console()).print):
+    ranks = ranks or Ranks()
+    # One run per folder for the run's whole life (a second one stops with RunFolderLocked);
+    # in a distributed run rank 0 holds it for all.
+    lock = RunLock(run_dir, command="train", notify=(console or Console()).print)
+    with lock if ranks.is_main else contextlib.nullcontext():
         trainer = Trainer(
             config,
             dataset,
@@ -451,7 +533,10 @@ def train(
             resume=resume,
             warm_start_path=warm_start_path,
             console=console,
+            ranks=ranks,
         )
+        if not ranks.is_main:  # the others only train: nothing listens, nothing is written
+            return trainer.run(run_params or {})
         for listener in listeners:
             trainer.bus.subscribe(listener)
         from smart_tuner.evaluate.monitor import attach_quality_monitor

@@ -16,6 +16,17 @@ from rich.progress import Progress
 from smart_tuner.model import Tacotron2
 from smart_tuner.runtime.alignment_metrics import attention_score, diagonality, gate_accuracy
 from smart_tuner.runtime.checkpoint import rng_state, set_rng_state
+from smart_tuner.runtime.distributed import all_agree, reduce_metrics
+
+VALIDATION_KEYS = (
+    "val_loss",
+    "val_mel_loss",
+    "val_postnet_loss",
+    "val_gate_loss",
+    "attention_score",
+    "diagonality",
+    "gate_accuracy",
+)
 
 if TYPE_CHECKING:
     from smart_tuner.train.loop import Trainer
@@ -51,7 +62,8 @@ def autocast(t: Trainer) -> torch.autocast:
 
 
 def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
-    model, cfg = t.model, t.config
+    """This rank's losses and gradient norms over the epoch (the loop averages the ranks)."""
+    model, net, cfg = t.model, t.net, t.config
     model.train()
     t.data.train_sampler.set_epoch(t.epoch)
     task = progress.add_task(f"epoch {t.epoch + 1}", total=len(t.data.train_loader))
@@ -78,7 +90,7 @@ def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
             group["lr"] = lr
         ga_weight = t.controller.guided_attention_weight(t.step)
         with autocast(t):
-            output = model(
+            output = net(
                 batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
             )
             loss = t.criterion(
@@ -99,8 +111,8 @@ def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
         if t.use_scaler:
             t.scaler.step(t.optimizer)  # skips the update itself on inf/NaN
             t.scaler.update()
-        elif torch.isfinite(grad_norm) and torch.isfinite(loss):
-            t.optimizer.step()  # a non-finite step changes nothing; counted below
+        elif all_agree(torch.isfinite(grad_norm) & torch.isfinite(loss), t.ranks):
+            t.optimizer.step()  # a non-finite step changes nothing (on any rank); counted below
         t.batch_in_epoch = index + 1
         t.step += 1
         losses.append(loss.detach())
@@ -140,7 +152,7 @@ def validate(t: Trainer) -> tuple[dict[str, float], dict[str, Any]]:
     model, r = t.model, t.config.model.n_frames_per_step
     calibrate_batchnorm(t, model, max(1, min(4, len(t.data.train_loader) // 8)))
     model.eval()
-    sums: dict[str, float] = {}
+    sums = dict.fromkeys(VALIDATION_KEYS, 0.0)  # the same keys on every rank, for the reduce
     count = 0
     sample: dict[str, Any] = {}
     for batch in t.data.val_loader:
@@ -172,7 +184,7 @@ def validate(t: Trainer) -> tuple[dict[str, float], dict[str, Any]]:
             ),
         }
         for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + value * n
+            sums[key] += value * n
         count += n
         if not sample:
             t_in, t_out = int(batch.input_lengths[0]), int(batch.output_lengths[0])
@@ -181,4 +193,8 @@ def validate(t: Trainer) -> tuple[dict[str, float], dict[str, Any]]:
                 "target": batch.mel_padded[0, :, :t_out].float().cpu().numpy(),
                 "predicted": output.mel_outputs_postnet[0, :, :t_out].float().cpu().numpy(),
             }
-    return {k: v / max(count, 1) for k, v in sums.items()}, sample
+    # In a distributed run each rank validated every W-th batch: add the ranks' sums up.
+    summed = [*sums, "items"]
+    totals = reduce_metrics({**sums, "items": float(count)}, t.ranks, t.device, sums=summed)
+    count = int(totals.pop("items"))
+    return {k: v / max(count, 1) for k, v in totals.items()}, sample

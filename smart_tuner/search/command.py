@@ -32,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", dest="dataset_flag", help=argparse.SUPPRESS)
     p.add_argument("--trials", type=int, default=20, help="trials the study should have")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument(
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="one worker per GPU of this machine (N workers, worker i on GPU i)",
+    )
     p.add_argument("--storage", help="SQLAlchemy URL (default sqlite smart_tuner/optuna.db)")
     p.add_argument("--study-name", help="default: optimize-<dataset folder name>")
     p.add_argument("--out", help="study folder (default runs/<study name>)")
@@ -70,6 +76,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.exit_codes import UserError
     from smart_tuner.resolve import config_for, dataset_for
 
+    if args.gpus is not None:
+        if args.gpus < 1:
+            raise UserError("--gpus must be at least 1")
+        args.workers = args.gpus
     if args.trials < 1 or args.workers < 1:
         raise UserError("--trials and --workers must be at least 1")
     config = config_for(args.config, _overrides(args))
@@ -84,6 +94,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         study_dir,
         n_trials=args.trials,
         workers=args.workers,
+        gpus=args.gpus or 0,
         storage=args.storage,
         study_name=name,
         warm_start=not args.no_warm_start,
@@ -108,6 +119,7 @@ def run_search(
     *,
     n_trials: int,
     workers: int = 1,
+    gpus: int = 0,
     storage: str | None = None,
     study_name: str | None = None,
     warm_start: bool = True,
@@ -134,6 +146,7 @@ def run_search(
         config=config.model_dump(mode="json"),
         n_trials=n_trials,
         track=track,
+        gpus=gpus,
     )
     try:
         study = open_study(spec)  # a bad URL or a server down fails here, before any work
@@ -161,8 +174,9 @@ def run_search(
         f"of at most {settings.trial_epochs} epochs"
         + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
         + f", {settings.sampler.upper()} sampler, pruning '{settings.pruning}' (grace point: "
-        f"epoch {settings.alignment_grace_epochs}), {workers} worker(s) here. "
-        f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
+        f"epoch {settings.alignment_grace_epochs}), {workers} worker(s) here"
+        + (f", one per GPU ({gpus} GPUs). " if gpus else ". ")
+        + f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
     )
     if fresh and warm_start:
         _enqueue_warm_starts(study, config, features, space, name, console)

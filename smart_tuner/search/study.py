@@ -35,6 +35,7 @@ class StudySpec:
     parent_run_id: str | None = None
     run_params: dict[str, Any] = field(default_factory=dict)
     analysis_drops: dict[str, str] = field(default_factory=dict)  # not in config dumps
+    gpus: int = 0  # > 0: worker i trains on local GPU i % gpus (CUDA_VISIBLE_DEVICES)
 
     def base_config(self) -> Config:
         return config_from_dict(self.config, "study config")

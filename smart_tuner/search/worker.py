@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import logging
 import multiprocessing as mp
+import os
 import signal
 import tempfile
 import time
@@ -137,6 +138,9 @@ def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
     """SIGTERM (`kill`, `docker stop`, a scheduler) ends a worker like Ctrl-C: the trial it
     cut short is re-queued instead of waiting for the heartbeat check."""
     logging.basicConfig(filename=log_path, level=logging.INFO)
+    if spec.gpus:  # before CUDA starts: this worker and its trials see one GPU, as cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(worker % spec.gpus)
+        log.info("worker %d trains on GPU %d", worker, worker % spec.gpus)
     stop = StopRequest()
     stop.install()
     with contextlib.suppress(KeyboardInterrupt):

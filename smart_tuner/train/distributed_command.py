@@ -47,7 +47,7 @@ def launcher_argv(argv: Sequence[str], nproc: int, out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "smart_tuner.train.torchrun",
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
@@ -62,10 +62,13 @@ def launch(argv: Sequence[str], nproc: int, out: Path, console: Console) -> int:
     command = launcher_argv(argv, nproc, out)
     console.print(f"Starting {nproc} processes with torchrun (run folder {out}).")
     process = subprocess.Popen(command)  # an argument list: no shell
+    interrupted = False
     while True:
         try:
-            return process.wait()
+            code = process.wait()
+            return 130 if interrupted and code != 0 else code
         except KeyboardInterrupt:
+            interrupted = True
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # wait for the checkpoint
             process.send_signal(signal.SIGINT)
 

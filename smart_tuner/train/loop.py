@@ -15,7 +15,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from smart_tuner.config import Config, ModelConfig, dump_config
-from smart_tuner.control import Action, Decision, TrainingController, TrainingPlan
+from smart_tuner.control import Decision, TrainingController, TrainingPlan
 from smart_tuner.data import TextFrontend
 from smart_tuner.events import (
     CheckpointSaved,
-    DecisionMade,
     EpochEnded,
     EpochRecord,
     EventBus,
@@ -60,13 +59,14 @@ from smart_tuner.train.data_prep import (
     planned_epochs,
     prepare_data,
 )
+from smart_tuner.train.decisions import DecisionHandlers
 from smart_tuner.train.listeners import AudioSamples, ConsoleLines, Pictures
 from smart_tuner.train.resume import checkpoint_state, restore, trim_stream_after
 
 __all__ = ["PreparedData", "Trainer", "TrainingError", "build_frontend", "prepare_data", "train"]
 
 
-class Trainer:
+class Trainer(DecisionHandlers):
     """Owns the model and optimizer for one run folder; `run()` trains until told to stop."""
 
     def __init__(
@@ -363,88 +363,6 @@ class Trainer:
             }
             self.bus.emit(ValidationSampled(self.epoch, **sample, **scores))
         return self._apply(decisions)
-
-    def _share_decisions(
-        self, decisions: list[Decision], stop_request: tuple[str, str] | None
-    ) -> tuple[list[Decision], tuple[str, str] | None]:
-        """Rank 0's controller state, decisions and listener stop, on every rank: all of them
-        then apply the same decisions in the same step."""
-        if not self.ranks.enabled:
-            return decisions, stop_request
-        mine = (self.controller.state_dict(), decisions, stop_request)
-        state, decisions, stop_request = distributed.broadcast(mine, self.ranks)
-        if not self.ranks.is_main:
-            self.controller.load_state_dict(state)
-        return decisions, stop_request
-
-    def _apply(self, decisions: list[Decision]) -> bool:
-        """Carry out the controller's decisions, in order; True when the run should stop.
-        Informational ones are only recorded; one this loop does not know raises."""
-        handlers: dict[Action, Callable[[Decision], None]] = {
-            Action.STOP: self._stop,
-            Action.CHECKPOINT: self._keep_checkpoint,
-            Action.RESET_ATTENTION: self._reset_attention,
-            Action.RESET_OPTIMIZER: lambda d: self._fresh_optimizer(),
-            Action.ROLLBACK: self._rollback,
-            Action.RESTART: self._restart,
-            # The learning rate and the batch size are read from the controller before every
-            # step and every epoch: nothing to do here.
-            Action.SET_LR: lambda d: None,
-            Action.LR_RESTART: lambda d: None,
-            Action.SET_BATCH_SIZE: lambda d: None,
-        }
-        for decision in decisions:
-            if decision.action is Action.CONTINUE:
-                continue
-            self.bus.emit(
-                DecisionMade(self.epoch, str(decision.action), decision.reason, decision.params)
-            )
-            if decision.informational:
-                continue
-            handler = handlers.get(decision.action)
-            if handler is None:
-                raise TrainingError(
-                    f"the controller decided {decision.action!r}, which the training loop "
-                    "cannot carry out"
-                )
-            handler(decision)
-        return self.controller.stopped
-
-    def _stop(self, decision: Decision) -> None:
-        self.stop_reason = decision.stop_reason or StopReason.NOT_STARTED
-
-    def _keep_checkpoint(self, decision: Decision) -> None:
-        if not self.ranks.is_main:
-            return
-        shutil.copy2(self.last_path, self.ckpt_dir / f"{decision.params.get('tag', 'saved')}.pt")
-
-    def _fresh_optimizer(self) -> None:
-        self.optimizer = self._new_optimizer()
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_scaler)
-
-    def _reset_attention(self, decision: Decision) -> None:
-        self.model.reset_attention()  # fresh random weights: rank 0's go to every rank
-        distributed.sync_module(self.model, self.ranks)
-
-    def _rollback(self, decision: Decision) -> None:
-        """Every rank loads the same checkpoint: rank 0 reads it and hands it over."""
-        good = None
-        if self.ranks.is_main:
-            kept = decision.params.get("checkpoint")
-            path = self.ckpt_dir / f"{kept}.pt" if kept else self.good_path
-            good = load_checkpoint(path if path.exists() else self.good_path)
-            if self.ranks.enabled:
-                good = distributed.on_cpu({k: good[k] for k in ("model", "optimizer", "scaler")})
-        good = distributed.broadcast(good, self.ranks)
-        self.model.load_state_dict(good["model"])
-        self.optimizer.load_state_dict(good["optimizer"])
-        self.scaler.load_state_dict(good["scaler"])
-
-    def _restart(self, decision: Decision) -> None:
-        """Fresh weights; the guided-attention weight and its decay follow the controller."""
-        self.model = self._new_model()
-        self.net = self._wrapped(self.model)  # DDP starts every rank from rank 0's weights
-        self._fresh_optimizer()
 
     def speak(self, out: Path) -> tuple[Path | None, float]:
         """A validation sentence spoken by the model as it is now (for AudioSamples). The

@@ -85,7 +85,7 @@ def test_a_rollback_naming_a_kept_checkpoint_loads_that_one(
     """The controller's undo of a sharpening: keep the model at epoch 2, return to it at 4."""
     from smart_tuner.control import Action, TrainingController
     from smart_tuner.control.decision import Decision
-    from smart_tuner.train import loop
+    from smart_tuner.train import decisions
 
     observe = TrainingController.observe
     tag = "before_sharpening_e00002"
@@ -99,14 +99,14 @@ def test_a_rollback_naming_a_kept_checkpoint_loads_that_one(
         return made
 
     loaded = []
-    original_load = loop.load_checkpoint
+    original_load = decisions.load_checkpoint
 
     def spy(path, *args, **kwargs):
         loaded.append(Path(path).name)
         return original_load(path, *args, **kwargs)
 
     monkeypatch.setattr(TrainingController, "observe", scripted)
-    monkeypatch.setattr(loop, "load_checkpoint", spy)
+    monkeypatch.setattr(decisions, "load_checkpoint", spy)
     run = tmp_path / "run"
     summary = train(tiny_config(cache_dir, epochs=5), corpus, run)
     assert (run / "checkpoints" / f"{tag}.pt").exists()

@@ -96,6 +96,7 @@ def worker(steps: int, batch_size: int, out: Path) -> None:
                     "device": str(t.device),
                     "threads": t.threads,
                     "step_seconds": with_sync / n,
+                    "step_seconds_no_sync": without / n,
                     "samples_per_second": n * batch_size / with_sync,
                     "allreduce_share": max(0.0, (with_sync - without) / with_sync),
                 }
@@ -121,8 +122,8 @@ def drive(procs: list[int], steps: int, batch_size: int) -> None:
             rows.append(json.loads(out.read_text()))
     base = rows[0]["samples_per_second"]
     table = Table(title=f"DDP scaling: small preset, demo corpus, global batch {batch_size}")
-    for column in ("processes", "device", "threads each", "step s", "samples/s", "vs 1st row",
-                   "all-reduce share"):  # fmt: skip
+    for column in ("processes", "device", "threads each", "step s", "step s without all-reduce",
+                   "samples/s", "vs 1st row", "all-reduce share"):  # fmt: skip
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
@@ -130,11 +131,12 @@ def drive(procs: list[int], steps: int, batch_size: int) -> None:
             r["device"],
             str(r["threads"]),
             f"{r['step_seconds']:.3f}",
+            f"{r['step_seconds_no_sync']:.3f}",
             f"{r['samples_per_second']:.1f}",
             f"{r['samples_per_second'] / base:.2f}x",
             f"{100 * r['allreduce_share']:.0f}%",
         )
-    Console().print(table)
+    Console(width=140).print(table)
 
 
 def main() -> None:

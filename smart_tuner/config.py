@@ -415,7 +415,7 @@ class TrainingConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=256)
     collective_timeout_seconds: float = Field(
-        600.0,
+        1800.0,
         gt=0.0,
         description="Distributed runs: a process that waits this long for the others "
         "(a rank died or hangs) stops with a message instead of waiting forever.",

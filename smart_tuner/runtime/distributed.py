@@ -130,6 +130,16 @@ def broadcast(value: T, ranks: Ranks) -> T:
     return box[0]
 
 
+def barrier(ranks: Ranks) -> None:
+    """Wait until every rank is here."""
+    if not ranks.enabled:
+        return
+    try:
+        dist.barrier()
+    except (RuntimeError, ConnectionError) as exc:
+        raise _lost(exc, ranks) from exc
+
+
 def reduce_metrics(
     values: Mapping[str, float],
     ranks: Ranks,

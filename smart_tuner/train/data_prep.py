@@ -27,7 +27,7 @@ from smart_tuner.data import (
     split_train_val,
 )
 from smart_tuner.data.phonemes import PhonemizerUnavailable, resolve_phonemes
-from smart_tuner.runtime.distributed import Ranks, RankSlice
+from smart_tuner.runtime.distributed import Ranks, RankSlice, barrier
 
 
 class TrainingError(RuntimeError):
@@ -84,6 +84,10 @@ def prepare_data(
     ranks = ranks or Ranks()
     corpus = load_corpus(dataset, config.data)
     cache = MelCache(config.audio, config.data.cache_dir)
+    if ranks.enabled:  # each process of a machine caches its share, then all read the cache
+        share = corpus.entries[ranks.local_rank :: ranks.local_world_size]
+        cache.precompute(share, progress=False, skip_errors=True)
+        barrier(ranks)
     frames = cache.precompute(corpus.entries, progress=console.is_terminal, skip_errors=True)
     if cache.failed:  # the header looked fine but the audio does not decode
         corpus.entries = [u for u in corpus.entries if u.id in frames]

@@ -41,8 +41,8 @@ from smart_tuner.cli import default_config_path, demo_corpus_path, demo_override
 from smart_tuner.config import load_config  # noqa: E402
 from smart_tuner.data import load_corpus  # noqa: E402
 from smart_tuner.events import EpochEnded, Event  # noqa: E402
+from smart_tuner.runtime.checkpoint import load_checkpoint  # noqa: E402
 from smart_tuner.synthesize import load_model  # noqa: E402
-from smart_tuner.train.checkpoint import load_checkpoint  # noqa: E402
 
 TARGET_WER = 0.5
 

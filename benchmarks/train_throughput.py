@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smart_tuner.config import ModelConfig, load_config  # noqa: E402
 from smart_tuner.model import Tacotron2, Tacotron2Loss  # noqa: E402
-from smart_tuner.train.device import amp_dtype, select_device  # noqa: E402
+from smart_tuner.runtime.device import amp_dtype, select_device  # noqa: E402
 
 N_SYMBOLS = 148
 N_MELS = 80

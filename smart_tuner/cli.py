@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from smart_tuner import __version__
 from smart_tuner.config import Config, ConfigError, load_config
+from smart_tuner.events import StopReason
 from smart_tuner.exit_codes import ExitCode, UserError
 from smart_tuner.resolve import dataset_for, default_config_path, demo_corpus_path
 from smart_tuner.run_lock import RunFolderLocked, RunLock
@@ -86,7 +87,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             from smart_tuner.report.command import report_after_run
 
             report_after_run(Path(summary["run_dir"]), console)
-        return ExitCode.INTERRUPTED if summary["stop_reason"] == "interrupted" else ExitCode.OK
+        return (
+            ExitCode.INTERRUPTED
+            if summary["stop_reason"] == StopReason.INTERRUPTED
+            else ExitCode.OK
+        )
     config, run_params, dataset, out = prepare_run(args, config)
     summary = train(
         config,
@@ -101,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from smart_tuner.report.command import report_after_run
 
     report_after_run(out, console)
-    return ExitCode.INTERRUPTED if summary["stop_reason"] == "interrupted" else ExitCode.OK
+    return ExitCode.INTERRUPTED if summary["stop_reason"] == StopReason.INTERRUPTED else ExitCode.OK
 
 
 def prepare_run(
@@ -206,7 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         track=True,
         run_params=run_params,
     )
-    if summary["stop_reason"] == "interrupted":
+    if summary["stop_reason"] == StopReason.INTERRUPTED:
         return 130
     loaded = load_model(Path(summary["checkpoint"]))
     corpus_text = (dataset / "metadata.csv").read_text(encoding="utf-8").lower()
@@ -400,9 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(func: Any, args: argparse.Namespace) -> int:
     """Run one command, turning every expected failure into a clear message and exit code."""
     from smart_tuner.data import CorpusError
+    from smart_tuner.runtime.checkpoint import CheckpointError
     from smart_tuner.runtime.distributed import RanksLost
     from smart_tuner.synthesize import SynthesisError
-    from smart_tuner.train.checkpoint import CheckpointError
     from smart_tuner.train.loop import TrainingError
 
     previous = _sigterm_as_interrupt()

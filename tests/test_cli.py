@@ -12,8 +12,8 @@ import torch
 
 import smart_tuner_main
 from smart_tuner.cli import build_parser, main
+from smart_tuner.runtime.checkpoint import load_checkpoint, save_checkpoint
 from smart_tuner.synthesize import load_model, synthesize
-from smart_tuner.train.checkpoint import load_checkpoint, save_checkpoint
 from smart_tuner.train.loop import train
 from tests.helpers import tiny_config
 

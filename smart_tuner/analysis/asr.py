@@ -18,6 +18,7 @@ Languages other than English have no recogniser here, so they are reported as no
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -100,8 +101,6 @@ HABITS: dict[str, dict[tuple[str, str], float]] = {
     },
 }
 
-_decoder: Any = None
-_phone_decoder: Any = None
 FILLERS = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+COUGH+", "+SMACK+", "+UM+"})
 _WORD_RE = re.compile(r"[a-z']+")
 
@@ -136,19 +135,15 @@ def transcribe(wav16k: np.ndarray) -> list[str]:
 
 def transcribe_scored(wav16k: np.ndarray) -> tuple[list[str], list[float]]:
     """Recognised words and each word's posterior probability (the recogniser's confidence)."""
-    global _decoder
-    if _decoder is None:
-        from pocketsphinx import Decoder
-
-        _decoder = Decoder(samprate=16000, loglevel="FATAL")
-    _decoder.start_utt()
-    _decoder.process_raw(_pcm(wav16k), full_utt=True)
-    _decoder.end_utt()
-    hyp = _decoder.hyp()
+    decoder = _word_decoder()
+    decoder.start_utt()
+    decoder.process_raw(_pcm(wav16k), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
     if hyp is None:
         return [], []
     confidence = []
-    for seg in _decoder.seg() or []:
+    for seg in decoder.seg() or []:
         word = re.sub(r"\(\d+\)$", "", seg.word)
         if word.startswith(("<", "[", "+")) or word in ("<sil>",):
             continue
@@ -157,25 +152,37 @@ def transcribe_scored(wav16k: np.ndarray) -> tuple[list[str], list[float]]:
     return heard, confidence if len(confidence) == len(heard) else []
 
 
+@functools.cache
+def _word_decoder() -> Any:
+    """One PocketSphinx word decoder per process (loading the model takes ~1 s)."""
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=16000, loglevel="FATAL")
+
+
+@functools.cache
+def _phone_decoder() -> Any:
+    """One free phone-loop decoder per process."""
+    from pocketsphinx import Decoder
+
+    return Decoder(
+        samprate=16000,
+        loglevel="FATAL",
+        allphone=str(_model_dir() / "en-us-phone.lm.bin"),
+        lw=2.0,
+        pip=0.3,
+        beam=1e-20,
+        pbeam=1e-20,
+    )
+
+
 def phone_loop(wav16k: np.ndarray) -> list[str]:
     """Phones heard by a free phone loop (allphone search with the shipped phone LM)."""
-    global _phone_decoder
-    if _phone_decoder is None:
-        from pocketsphinx import Decoder
-
-        _phone_decoder = Decoder(
-            samprate=16000,
-            loglevel="FATAL",
-            allphone=str(_model_dir() / "en-us-phone.lm.bin"),
-            lw=2.0,
-            pip=0.3,
-            beam=1e-20,
-            pbeam=1e-20,
-        )
-    _phone_decoder.start_utt()
-    _phone_decoder.process_raw(_pcm(wav16k), full_utt=True)
-    _phone_decoder.end_utt()
-    return [s.word for s in _phone_decoder.seg() or [] if s.word not in FILLERS]
+    decoder = _phone_decoder()
+    decoder.start_utt()
+    decoder.process_raw(_pcm(wav16k), full_utt=True)
+    decoder.end_utt()
+    return [s.word for s in decoder.seg() or [] if s.word not in FILLERS]
 
 
 def words(text: str) -> list[str]:

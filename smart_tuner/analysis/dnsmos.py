@@ -10,6 +10,7 @@ concatenated into windows, which scores three short utterances for the price of 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,6 @@ WINDOW = int(WINDOW_SECONDS * SAMPLE_RATE)
 _P_SIG = np.poly1d([-0.08397278, 1.22083953, 0.0052439])
 _P_BAK = np.poly1d([-0.13166888, 1.60915514, -0.39604546])
 _P_OVR = np.poly1d([-0.06766283, 1.11546468, 0.04602535])
-
-_session: Any = None
 
 
 class DnsmosUnavailable(RuntimeError):
@@ -54,21 +53,18 @@ def available() -> str | None:
     return None
 
 
+@functools.cache
 def _get_session() -> Any:
-    global _session
-    if _session is None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise DnsmosUnavailable("onnxruntime is not installed") from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one per worker process; the pool gives parallelism
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        _session = ort.InferenceSession(
-            str(model_path()), options, providers=["CPUExecutionProvider"]
-        )
-    return _session
+    """One ONNX session per process (a failure is not cached: the next call says it again)."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise DnsmosUnavailable("onnxruntime is not installed") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one per worker process; the pool gives parallelism
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
 
 
 @dataclass

@@ -19,6 +19,7 @@ from rich.console import Console
 from smart_tuner.auto.budget import BudgetPlan, trial_epochs
 from smart_tuner.auto.record import StageResult
 from smart_tuner.config import Config, config_from_dict
+from smart_tuner.events import StopReason
 from smart_tuner.exit_codes import ExitCode
 
 MAX_RESTARTS = 3  # S6: the controller may restart a failing training this often
@@ -165,7 +166,7 @@ def train_full(
         track=True,
         run_params=run_params,
     )
-    if summary["stop_reason"] == "interrupted":
+    if summary["stop_reason"] == StopReason.INTERRUPTED:
         raise KeyboardInterrupt
     restarts = (summary.get("controller") or {}).get("restarts", 0)
     chose = {

@@ -17,6 +17,7 @@ from smart_tuner.control.plan import PHASES
 from smart_tuner.control.progress import ProgressReport
 from smart_tuner.control.state import EpochContext, Prediction
 from smart_tuner.control.view import View
+from smart_tuner.events import StopReason
 
 
 class ProgressReporter:
@@ -192,14 +193,14 @@ class ProgressReporter:
             else "the last checkpoint"
         )
         saved = max(0, self.view.plan.max_epochs - r.epoch)
-        if r.stop_reason == "converged":
+        if r.stop_reason == StopReason.CONVERGED:
             return f"The model has converged: use {best}; {saved} planned epochs saved."
-        if r.stop_reason == "overfitting":
+        if r.stop_reason == StopReason.OVERFITTING:
             return (
                 f"Stopped because of over-fitting; {best} is kept. Next time: more data, more "
                 "dropout or fewer epochs."
             )
-        if r.stop_reason == "no_improvement":
+        if r.stop_reason == StopReason.NO_IMPROVEMENT:
             tip = (
                 " Attention never formed: check that transcripts match the audio, or raise the "
                 "guided-attention weight."
@@ -207,14 +208,18 @@ class ProgressReporter:
                 else ""
             )
             return f"No further improvement: use {best}.{tip}"
-        if r.stop_reason == "diverged":
+        if r.stop_reason == StopReason.DIVERGED:
             return (
                 "Training diverged (NaN/Inf) beyond repair: lower the learning rate or check "
                 "the data."
             )
-        if r.stop_reason in {"budget", "epochs_completed"}:
+        if r.stop_reason in {StopReason.BUDGET, StopReason.EPOCHS_COMPLETED}:
             still = r.status != "converged"
-            what = "the time budget ran out" if r.stop_reason == "budget" else "planned epochs done"
+            what = (
+                "the time budget ran out"
+                if r.stop_reason == StopReason.BUDGET
+                else "planned epochs done"
+            )
             more = (
                 " while the model was still improving: give it more epochs or time next run."
                 if still

@@ -128,6 +128,54 @@ class Levers:
             rule.new_attempt(epoch)
         self.forget_curve(epoch, quiet=0)
 
+    def hold_still(self, epoch: int, epochs: int) -> None:
+        """After an intervention, no rule acts for `epochs` epochs and patience counts anew."""
+        s = self._c.shared_state
+        s.quiet_until = epoch + epochs
+        s.patience_origin = epoch
+
+    def rolled_back(self, epoch: int, cooldown: int) -> None:
+        """A rollback to the last good checkpoint was decided."""
+        self._c.shared_state.rollbacks += 1
+        self.hold_still(epoch, cooldown)
+
+    def attention_reset(self, epoch: int, rewarm_epochs: int | None) -> None:
+        """The attention is re-initialised; with `rewarm_epochs` the LR warms up again too."""
+        s = self._c.shared_state
+        s.attention_resets += 1
+        if rewarm_epochs is not None:
+            s.rewarm = [epoch, rewarm_epochs]
+
+    def lr_restart(self, epoch: int, warmup: int, peak_factor: float, origin: float) -> None:
+        """A warm LR restart: a bump to `peak_factor` x over `warmup` epochs from the current
+        point of the schedule (`origin`); the curve is fitted anew after the bump."""
+        s = self._c.shared_state
+        s.restart_segment = [float(epoch), float(warmup), origin, peak_factor]
+        s.lr_restarts += 1
+        s.plateau_armed = False
+        s.last_lr_change = epoch
+        self.hold_still(epoch, warmup)
+        s.fit_start = epoch + warmup  # the bump is not part of the curve's shape
+
+    def disarm_plateau(self, epoch: int) -> None:
+        """The plateau was answered (an LR cut): the next one needs a fresh reference."""
+        s = self._c.shared_state
+        s.plateau_armed = False
+        s.patience_origin = epoch
+
+    def set_batch_size(self, size: int) -> None:
+        """From the next epoch on; the training-loss window restarts with it."""
+        s = self._c.shared_state
+        s.batch_size = size
+        s.batch_changes += 1
+        s.train_window = []
+
+    def quiet_after_undo(self, epoch: int, cooldown: int) -> None:
+        """A sharpening was undone: give the earlier model `cooldown` epochs to settle."""
+        s = self._c.shared_state
+        s.quiet_until = max(s.quiet_until, epoch + cooldown)
+        s.collapse_epochs = 0
+
     def realign(self, epoch: int) -> None:
         """The attention was re-initialised: it must form again (the rules hear it too)."""
         self._c.shared_state.aligned_once = False

@@ -97,16 +97,18 @@ def _locate() -> tuple[str, str | None]:
     )
 
 
-_ENGINE: _Espeak | None = None
-_ENGINE_LOCK = threading.Lock()
+_ENGINE_LOCK = threading.Lock()  # eSpeak NG is one C library state per process
 
 
 def _engine() -> _Espeak:
-    global _ENGINE
+    """The process's eSpeak NG, loaded once (a failure is not kept: the next call retries)."""
     with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = _Espeak()
-        return _ENGINE
+        return _loaded_engine()
+
+
+@lru_cache(maxsize=1)
+def _loaded_engine() -> _Espeak:
+    return _Espeak()
 
 
 def resolve_phonemes(setting: str) -> tuple[bool, str | None]:

@@ -30,6 +30,7 @@ from smart_tuner.events import (
     Event,
     QualityMeasured,
     RunFinished,
+    StopReason,
 )
 
 MEASURE_ON = ("report", "stop")  # DecisionMade actions: progress analysis, controller stop
@@ -135,7 +136,7 @@ class QualityMonitor:
         elif isinstance(event, DecisionMade) and event.action in MEASURE_ON:
             self._maybe_measure(final=event.action == "stop")
         elif isinstance(event, RunFinished):
-            if event.summary.get("stop_reason") != "interrupted":
+            if event.summary.get("stop_reason") != StopReason.INTERRUPTED:
                 self._maybe_measure(final=True)
             self._into_summary(event.summary)
 

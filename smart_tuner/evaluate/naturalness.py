@@ -10,6 +10,7 @@ dB relative to the window's peak, floor 80 dB below it, then (dB + 40) / 40).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,6 @@ from smart_tuner.runtime.melbank import mel_filterbank
 P808_N_FFT = 321
 P808_HOP = 160
 P808_MELS = 120
-
-_p808_session: Any = None
 
 
 def mel_power(wav: np.ndarray, n_fft: int, hop: int, filterbank: np.ndarray) -> np.ndarray:
@@ -55,20 +54,19 @@ def _p808_filterbank() -> np.ndarray:
     return mel_filterbank(bin_rate, P808_N_FFT, P808_MELS, 0.0, nyquist)  # type: ignore[arg-type]
 
 
+@functools.cache
 def _session() -> Any:
-    global _p808_session
-    if _p808_session is None:
-        import onnxruntime as ort
+    """The DNSMOS P.808 ONNX session, one per process."""
+    import onnxruntime as ort
 
-        path = dnsmos.model_path().parent / "model_v8.onnx"
-        if not path.is_file():
-            raise dnsmos.DnsmosUnavailable(f"DNSMOS P.808 model not found at {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        _p808_session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return _p808_session
+    path = dnsmos.model_path().parent / "model_v8.onnx"
+    if not path.is_file():
+        raise dnsmos.DnsmosUnavailable(f"DNSMOS P.808 model not found at {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def p808_mos(wav16k: np.ndarray) -> float:

@@ -12,6 +12,7 @@ each recording likewise (the ceiling: what the same speaker scores against thems
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,6 @@ VAD_WINDOW = 480  # 30 ms
 VAD_AVERAGE = 8
 VAD_MAX_SILENCE = 6
 TARGET_DBFS = -30.0
-
-_encoder: Any = None
 
 
 class SpeakerEncoderUnavailable(RuntimeError):
@@ -58,28 +57,27 @@ def available() -> str | None:
     return None
 
 
+@functools.cache
 def _network() -> Any:
-    global _encoder
-    if _encoder is None:
-        import torch
-        from torch import nn
+    """Resemblyzer's speaker encoder (3-layer LSTM) with its shipped weights, one per process."""
+    import torch
+    from torch import nn
 
-        class Encoder(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lstm = nn.LSTM(N_MELS, 256, 3, batch_first=True)
-                self.linear = nn.Linear(256, 256)
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(N_MELS, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
 
-            def forward(self, mels: torch.Tensor) -> torch.Tensor:
-                _, (hidden, _) = self.lstm(mels)
-                raw = torch.relu(self.linear(hidden[-1]))
-                return raw / torch.norm(raw, dim=1, keepdim=True)
+        def forward(self, mels: torch.Tensor) -> torch.Tensor:
+            _, (hidden, _) = self.lstm(mels)
+            raw = torch.relu(self.linear(hidden[-1]))
+            return raw / torch.norm(raw, dim=1, keepdim=True)
 
-        state = torch.load(weights_path(), map_location="cpu", weights_only=True)
-        encoder = Encoder()
-        encoder.load_state_dict(state["model_state"], strict=False)
-        _encoder = encoder.eval()
-    return _encoder
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    encoder = Encoder()
+    encoder.load_state_dict(state["model_state"], strict=False)
+    return encoder.eval()
 
 
 def preprocess(wav: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from smart_tuner.config import AudioConfig, SynthesisConfig
 from smart_tuner.model.hifigan import V1, HifiGan, HifiGanUnavailable
-from smart_tuner.model.melbank import mel_filterbank
+from smart_tuner.runtime.melbank import mel_filterbank
 
 log = logging.getLogger(__name__)
 

@@ -120,8 +120,8 @@ def save_analysis(run_dir: str | Path, recommendation: Any, config: Any = None) 
     """
     correction = None
     if config is not None:
+        from smart_tuner.history_learning import profile_features_of
         from smart_tuner.track import epoch_correction
-        from smart_tuner.track.learning import profile_features_of
 
         correction = epoch_correction(config, profile_features_of(recommendation.profile))
     run_dir = Path(run_dir)

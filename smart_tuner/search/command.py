@@ -155,8 +155,8 @@ def run_search(
     features: dict[str, Any] = {}
     if warm_start:
         from smart_tuner.data.hygiene import with_analysis_drops
+        from smart_tuner.history_learning import profile_features_of
         from smart_tuner.pipeline import recommend_for
-        from smart_tuner.track.learning import profile_features_of
 
         rec = recommend_for(dataset, config, console)
         features = profile_features_of(rec.profile)

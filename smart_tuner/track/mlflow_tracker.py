@@ -39,6 +39,7 @@ from smart_tuner.events import (
     QualityMeasured,
     RunFinished,
     RunStarted,
+    StopReason,
     read_records,
 )
 from smart_tuner.track._util import (
@@ -388,7 +389,7 @@ class MlflowTracker:
             best = self._best_checkpoint_path(summary)
             if best is not None:
                 self.client.log_artifact(self.run_id, str(best), "checkpoints")
-        status = "KILLED" if summary.get("stop_reason") == "interrupted" else "FINISHED"
+        status = "KILLED" if summary.get("stop_reason") == StopReason.INTERRUPTED else "FINISHED"
         self.client.set_terminated(self.run_id, status=status)
         self.finished = True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -87,7 +88,8 @@ def test_missing_library_auto_falls_back_and_on_explains(monkeypatch: pytest.Mon
     def missing() -> tuple[str, str | None]:
         raise ph.PhonemizerUnavailable("eSpeak NG is not available: pip install espeakng-loader")
 
-    monkeypatch.setattr(ph, "_ENGINE", None)
+    # a fresh engine cache for this test; the process's loaded engine comes back after it
+    monkeypatch.setattr(ph, "_loaded_engine", functools.lru_cache(maxsize=1)(ph._Espeak))
     monkeypatch.setattr(ph, "_locate", missing)
     use, note = ph.resolve_phonemes("auto")
     assert use is False and note is not None and "espeakng-loader" in note

@@ -94,10 +94,8 @@ class BatchSize(Rule):
         if size == s.batch_size:
             return False
         old, before = s.batch_size, view.learning_rate(epoch)
-        s.batch_size = size
-        s.batch_changes += 1
+        levers.set_batch_size(size)
         self.state.last_change = epoch
-        s.train_window = []
         lr = view.learning_rate(epoch)
         capped = levers.capped(lr)
         now.actions.append(

@@ -52,7 +52,8 @@ class Collapse(Rule):
     ) -> None:
         s, h, control = view.state, view.horizon, view.config.control
         strategy = view.config.training_recovery.recovery_strategies.attention_reset
-        s.attention_resets += 1
+        warm = max(1, h.restart_warmup) if strategy.reset_optimizer_state else None
+        levers.attention_reset(epoch, warm)
         self.state.last_reset = epoch
         now.actions.append(levers.checkpoint(epoch, "before_attention_reset"))
         if strategy.reset_attention_weights:
@@ -63,9 +64,7 @@ class Collapse(Rule):
                     f"(reset {s.attention_resets}/{control.max_attention_resets})",
                 )
             )
-        if strategy.reset_optimizer_state:
-            warm = max(1, h.restart_warmup)
-            s.rewarm = [epoch, warm]
+        if warm is not None:
             now.actions.append(
                 Decision(
                     Action.RESET_OPTIMIZER,

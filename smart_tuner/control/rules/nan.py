@@ -60,9 +60,7 @@ class NonFinite(Rule):
             return
         factor = config.training_recovery.recovery_strategies.reduce_lr.factor
         before, lr = levers.lower_lr(epoch, factor, unstable=True)
-        s.rollbacks += 1
-        s.quiet_until = epoch + h.cooldown
-        s.patience_origin = epoch
+        levers.rolled_back(epoch, h.cooldown)
         now.actions.append(
             Decision(
                 Action.ROLLBACK,

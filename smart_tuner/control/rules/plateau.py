@@ -86,8 +86,7 @@ class Plateau(Rule):
             return True
         cut = plateau == "reduce_lr"
         if cut and levers.reduce_lr(epoch, reason, "loss_plateau", now, unstable=False):
-            s.plateau_armed = False
-            s.patience_origin = epoch
+            levers.disarm_plateau(epoch)
             return True
         return False
 
@@ -98,14 +97,8 @@ class Plateau(Rule):
         strategy = recovery.recovery_strategies.lr_restart
         before = view.learning_rate(epoch)
         origin = view.schedule_shape(epoch)
-        s.restart_segment = [float(epoch), float(h.restart_warmup), origin, strategy.peak_lr_factor]
-        s.lr_restarts += 1
+        levers.lr_restart(epoch, h.restart_warmup, strategy.peak_lr_factor, origin)
         self.state.lr_restart_phases.append(s.phase)
-        s.plateau_armed = False
-        s.last_lr_change = epoch
-        s.quiet_until = epoch + h.restart_warmup
-        s.patience_origin = epoch
-        s.fit_start = epoch + h.restart_warmup  # the bump is not part of the curve's shape
         peak = view.learning_rate(epoch + h.restart_warmup)
         now.actions.append(levers.checkpoint(epoch, "before_lr_restart"))
         now.actions.append(

@@ -50,7 +50,7 @@ class Sharpening(Rule):
         if mine.released_at is not None:
             return False
         if mine.since is not None and not mine.failed:
-            undo_a_clock(mine, self.config, epoch, gate, now, view)
+            undo_a_clock(mine, self.config, epoch, gate, now, view, levers)
             if not mine.failed:
                 release_when_sharp(mine, self.config, epoch, gate, now, view)
                 return False

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from smart_tuner.config import Config
 from smart_tuner.control.decision import Action, Decision
+from smart_tuner.control.levers import Levers
 from smart_tuner.control.state import EpochContext
 from smart_tuner.control.view import View
 
@@ -53,7 +54,13 @@ def release_when_sharp(
 
 
 def undo_a_clock(
-    mine: SharpeningState, config: Config, epoch: int, gate: float, now: EpochContext, view: View
+    mine: SharpeningState,
+    config: Config,
+    epoch: int,
+    gate: float,
+    now: EpochContext,
+    view: View,
+    levers: Levers,
 ) -> None:
     """Undo the sharpening when it turned the alignment into a clock (sharp but off the
     diagonal); switching the term off does not unlock a clock, the earlier model does."""
@@ -64,8 +71,7 @@ def undo_a_clock(
         return  # not sharp but lost: a collapse, which the collapse rule answers
     mine.failed = True
     mine.undone_at = epoch
-    s.quiet_until = max(s.quiet_until, epoch + h.cooldown)
-    s.collapse_epochs = 0
+    levers.quiet_after_undo(epoch, h.cooldown)
     if mine.tries < SHARPEN_TRIES:
         later = (
             "term off until the diagonal is clean (smoothed diagonality >= "

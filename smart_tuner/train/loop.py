@@ -146,6 +146,8 @@ class Trainer(DecisionHandlers):
         self.epoch_frames = 0
         self.batch_rng: dict[str, Any] = {}
         self.batch_buffers: dict[str, torch.Tensor] = {}
+        self.epoch_start_rng: dict[str, Any] | None = None
+        self.epoch_start_buffers: dict[str, torch.Tensor] = {}
 
         self.prior_wall_seconds = 0.0
         self.stop_reason: str = StopReason.NOT_STARTED

@@ -25,8 +25,11 @@ def checkpoint_state(t: Trainer, mid_epoch: bool = False) -> dict[str, Any]:
     the batches already trained and replays the interrupted one with the same RNG."""
     model_state = t.model.state_dict()
     partial = mid_epoch and t.batch_in_epoch
+    before_first_step = mid_epoch and not partial and t.epoch_start_rng is not None
     if partial:
         model_state.update({k: v for k, v in t.batch_buffers.items() if k in model_state})
+    elif before_first_step:  # the epoch starts again exactly as it started the first time
+        model_state.update({k: v for k, v in t.epoch_start_buffers.items() if k in model_state})
     best = t.controller.best_val_loss
     return {
         "format": CHECKPOINT_FORMAT,
@@ -40,7 +43,9 @@ def checkpoint_state(t: Trainer, mid_epoch: bool = False) -> dict[str, Any]:
         "wall_seconds": t.prior_wall_seconds + t.elapsed(),
         "config": t.config.model_dump(mode="json"),
         "frontend": t.frontend.to_dict(),
-        "rng": t.batch_rng if partial else rng_state(),
+        "rng": t.batch_rng
+        if partial
+        else (t.epoch_start_rng if before_first_step else rng_state()),
         "batch_in_epoch": t.batch_in_epoch if mid_epoch else 0,
         "partial_epoch": {
             "losses": [float(x) for x in t.epoch_losses[: t.batch_in_epoch]],
@@ -75,6 +80,8 @@ def restore(t: Trainer, state: dict[str, Any]) -> None:
     t.epoch_grad_norms = [torch.tensor(x) for x in partial.get("grad_norms", [])]
     t.epoch_frames = int(partial.get("frames", 0))
     t.resume_rng = state["rng"]
+    # Ctrl-C again before the first new step: this same state is what to save.
+    t.batch_rng, t.batch_buffers = state["rng"], {}
     t.console.print(f"Resuming {t.run_dir} after epoch {t.epoch} (step {t.step}).")
 
 

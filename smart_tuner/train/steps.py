@@ -67,8 +67,12 @@ def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
     model.train()
     t.data.train_sampler.set_epoch(t.epoch)
     task = progress.add_task(f"epoch {t.epoch + 1}", total=len(t.data.train_loader))
-    skip, t.batch_in_epoch = t.batch_in_epoch, 0  # > 0 only when resuming mid-epoch
+    skip = t.batch_in_epoch  # > 0 only when resuming mid-epoch (kept until a new step ends)
     if not skip:
+        # Ctrl-C before the first step ends resumes from here: the RNG before the DataLoader
+        # draws its seed, and BatchNorm statistics before the first forward pass.
+        t.epoch_start_rng = rng_state()
+        t.epoch_start_buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
         t.epoch_losses, t.epoch_grad_norms, t.epoch_frames = [], [], 0
     losses, grad_norms = t.epoch_losses, t.epoch_grad_norms
     frames_before = t.epoch_frames
@@ -120,6 +124,7 @@ def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
         t.epoch_frames += int(batch.output_lengths.sum())
         progress.update(task, advance=1)
     progress.remove_task(task)
+    t.epoch_start_rng, t.epoch_start_buffers = None, {}  # a later Ctrl-C is not this epoch's
     seconds = time.monotonic() - started
     nothing = [torch.tensor(math.nan)]  # an empty loader (never with a usable corpus)
     loss_t = torch.stack([x.float().cpu() for x in losses] or nothing)

@@ -98,6 +98,28 @@ def test_ctrl_c_mid_epoch_then_resume_continues_the_same_run(
     assert state["epoch"] == 4
 
 
+@pytest.mark.parametrize("call", [1, 3], ids=["first-step-of-the-run", "first-step-of-epoch-2"])
+def test_ctrl_c_inside_a_first_step_then_resume_equals_the_uninterrupted_run(
+    corpus, cache_dir, tmp_path, monkeypatch, call
+):
+    """Before the epoch's first step has finished, nothing of the epoch is kept: the resumed
+    run starts it again from the same RNG and BatchNorm statistics, so every epoch matches."""
+    train(tiny_config(cache_dir, epochs=3), corpus, tmp_path / "straight")
+    part = tmp_path / "part"
+    with monkeypatch.context() as patch:
+        interrupt_at_training_call(patch, call)  # 2 batches per epoch
+        stopped = train(tiny_config(cache_dir, epochs=3), corpus, part)
+    assert stopped["stop_reason"] == "interrupted"
+    assert stopped["epochs_run"] == (call - 1) // 2
+    train(tiny_config(cache_dir, epochs=3), corpus, part, resume=True)
+    a = read_records(tmp_path / "straight" / "metrics.jsonl")
+    b = read_records(part / "metrics.jsonl")
+    assert [r["epoch"] for r in b] == [1, 2, 3]
+    for x, y in zip(a, b, strict=True):
+        for key in ("train_loss", "val_loss", "attention_score", "lr"):
+            assert y[key] == pytest.approx(x[key], rel=1e-5), (x["epoch"], key)
+
+
 def test_ctrl_c_during_validation_then_resume_reports_the_whole_epoch(
     corpus, cache_dir, tmp_path, monkeypatch
 ):

@@ -224,7 +224,7 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
         terminated.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         with Live(console=console, auto_refresh=False, transient=True) as live:
             while any(p.is_alive() for p in processes):
@@ -238,6 +238,7 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
                 os.kill(p.pid, signal.SIGTERM)
     for p in processes:
         p.join()
+    signal.signal(signal.SIGTERM, previous)  # the command's own handling from here on
     return interrupted, sum(p.exitcode not in (0, None) for p in processes)
 
 

@@ -411,6 +411,7 @@ def file_problems(items: Sequence[Item], language: str, config: Config) -> list[
         rate = item.rate
         if rate is not None and median_rate:
             factor = rate / median_rate
+            mild = p.rate_mismatch_factor**0.5  # halfway to a mismatch, on a log scale
             if factor > p.rate_mismatch_factor or factor < 1.0 / p.rate_mismatch_factor:
                 add(
                     Problem(
@@ -419,6 +420,17 @@ def file_problems(items: Sequence[Item], language: str, config: Config) -> list[
                         f"{rate:.1f} characters per speech second vs corpus median "
                         f"{median_rate:.1f}: the text may not match the audio",
                         "drop",
+                    )
+                )
+            elif factor > mild or factor < 1.0 / mild:
+                add(
+                    Problem(
+                        item.id,
+                        "unusual_pace",
+                        f"{rate:.1f} characters per speech second vs corpus median "
+                        f"{median_rate:.1f} ({'faster' if factor > 1 else 'slower'} than the "
+                        "rest, within what a speaker does): noted, trained on",
+                        "keep",
                     )
                 )
         if MOJIBAKE_RE.search(item.text):

@@ -8,7 +8,7 @@ The dataset analysis gives every problem it finds a verdict (analysis/scoring.py
   (``data.apply_analysis: true``, the default), naming each file and its reason.
 - ``fix``: usable as is, worth fixing at the source (stereo, DC offset, long edge silence,
   characters outside the alphabet, a higher sample rate); trained on.
-- ``keep``: noted only; trained on.
+- ``keep``: noted only (an unusual but plausible pace); trained on.
 
 Plain Python over the analysis's problem records, so it is tested in milliseconds.
 """

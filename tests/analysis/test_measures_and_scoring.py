@@ -27,6 +27,7 @@ from smart_tuner.analysis.scoring import (
     tempo_flag,
 )
 from smart_tuner.config import Config
+from smart_tuner.data.hygiene import drop_reasons
 
 CONFIG = Config()
 
@@ -155,5 +156,17 @@ def test_file_problems_from_numbers():
     items.append(Item("dup", "/d/dup.wav", "Sixteen letters!", stats(sha1="3"), 16))
     items.append(Item("quiet", "/d/q.wav", "Sixteen letters!", stats(active_dbfs=-70.0), 16))
     items.append(Item("hiss", "/d/h.wav", "Sixteen letters!", stats(sha1="h", snr_db=5.0), 16))
-    found = {(p.item, p.problem) for p in file_problems(items, "en", CONFIG)}
-    assert found == {("dup", "duplicate_audio"), ("quiet", "silent"), ("hiss", "noisy")}
+    brisk = "Sixteen letters, and eight."  # 1.7x the corpus's pace: a verdict of keep
+    items.append(Item("brisk", "/d/b.wav", brisk, stats(sha1="b"), len(brisk)))
+    rushed = "Sixteen letters, sixteen letters, and more."  # 2.7x: the text cannot match
+    items.append(Item("rushed", "/d/r.wav", rushed, stats(sha1="r"), len(rushed)))
+    problems = file_problems(items, "en", CONFIG)
+    found = {(p.item, p.problem, p.action) for p in problems}
+    assert found == {
+        ("dup", "duplicate_audio", "drop"),
+        ("quiet", "silent", "drop"),
+        ("hiss", "noisy", "drop"),
+        ("brisk", "unusual_pace", "keep"),
+        ("rushed", "text_audio_mismatch", "drop"),
+    }
+    assert drop_reasons(problems).keys() == {"dup", "quiet", "hiss", "rushed"}  # keep: trained

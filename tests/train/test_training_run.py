@@ -120,6 +120,36 @@ def test_ctrl_c_inside_a_first_step_then_resume_equals_the_uninterrupted_run(
             assert y[key] == pytest.approx(x[key], rel=1e-5), (x["epoch"], key)
 
 
+class ProcessDied(BaseException):
+    """Stands for kill -9: nothing after it runs in the process (no mid-epoch save)."""
+
+
+def test_a_run_that_died_after_a_checkpoint_resumes_to_the_uninterrupted_result(
+    corpus, cache_dir, tmp_path
+):
+    """kill -9 leaves the last epoch's checkpoint; the resumed run ends where the
+    uninterrupted one ends (the subprocess version: test_kill_and_resume.py)."""
+    from smart_tuner.events import CheckpointSaved
+
+    straight = train(tiny_config(cache_dir, epochs=4), corpus, tmp_path / "straight")
+
+    def die_after_epoch_2(event) -> None:
+        if isinstance(event, CheckpointSaved) and event.epoch == 2 and not event.is_best:
+            raise ProcessDied
+
+    part = tmp_path / "part"
+    with pytest.raises(ProcessDied):
+        train(tiny_config(cache_dir, epochs=4), corpus, part, listeners=[die_after_epoch_2])
+    resumed = train(tiny_config(cache_dir, epochs=4), corpus, part, resume=True)
+    a = read_records(tmp_path / "straight" / "metrics.jsonl")
+    b = read_records(part / "metrics.jsonl")
+    assert [r["epoch"] for r in b] == [1, 2, 3, 4]
+    for x, y in zip(a, b, strict=True):
+        assert y["val_loss"] == pytest.approx(x["val_loss"], rel=1e-5), x["epoch"]
+    assert resumed["best_val_loss"] == pytest.approx(straight["best_val_loss"], rel=1e-5)
+    assert resumed["steps"] == straight["steps"]
+
+
 def test_ctrl_c_during_validation_then_resume_reports_the_whole_epoch(
     corpus, cache_dir, tmp_path, monkeypatch
 ):

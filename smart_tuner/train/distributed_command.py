@@ -70,7 +70,17 @@ def launch(argv: Sequence[str], nproc: int, out: Path, console: Console) -> int:
         except KeyboardInterrupt:
             interrupted = True
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # wait for the checkpoint
-            process.send_signal(signal.SIGINT)
+            if not _terminal_signalled_us_all():
+                process.send_signal(signal.SIGINT)
+
+
+def _terminal_signalled_us_all() -> bool:
+    """True when Ctrl-C came from the terminal to our whole process group (torchrun has it
+    already; a second one could cut its shutdown short)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False  # no terminal: the signal was sent to this process by something else
 
 
 def train_on_ranks(

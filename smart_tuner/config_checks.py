@@ -29,7 +29,7 @@ def broken_relations(config: Config) -> list[str]:
     """Every relation the config breaks, as 'must hold: ...' lines (empty: all fine)."""
     out: list[str] = []
     # Ranges inside the search space (min <= default <= max, log ranges above 0) are checked
-    # by their own sections in config.py.
+    # by their own sections in config/.
     e = config.hyperparameter_search_space.epochs
     c = config.control
     reference = c.reference_epochs or e.default

@@ -32,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.auto.pipeline import run_auto
-    from smart_tuner.auto.stages import with_values
     from smart_tuner.exit_codes import UserError
     from smart_tuner.resolve import config_for, dataset_for, demo_corpus_path
 
@@ -49,7 +48,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     max_minutes = args.max_minutes
     if dataset == demo_corpus_path("en"):
         # The demo recipe: the small preset a CPU trains in minutes, and a budget.
-        config = with_values(config, {"model.preset": "small"})
+        # Loaded again with the preset among the overrides: the preset fills in the model's
+        # sizes only where nothing else set them (a dumped config sets them all).
+        config = config_for(args.config, {**overrides, "model.preset": "small"})
         if max_minutes is None:
             max_minutes = DEMO_AUTO_MINUTES
         console.print(

@@ -120,8 +120,9 @@ def _score_sentence(
     row: dict[str, Any] = {
         "id": utterance.id,
         "text": utterance.text,
-        "recording": str(utterance.audio_path),
-        "synthesis": str(result.wav_path) if result.wav_path else None,
+        "recording": str(Path(utterance.audio_path).resolve()),
+        # absolute: a relative path would be relative to wherever the command ran
+        "synthesis": str(result.wav_path.resolve()) if result.wav_path else None,
         "decoder_steps": result.decoder_steps,
         "attention_score": result.attention_score,
         "diagonality": result.diagonality,

@@ -53,10 +53,17 @@ def _samples(run: RunData) -> list[dict[str, Any]]:
 
 
 def _resolve(base: Path | None, value: Any) -> Path | None:
+    """The file a path in evaluation.json names: as written (absolute, or relative to the
+    JSON's folder or the working directory), else by its name in the evaluation's audio/
+    folder (a run folder that was moved, or an evaluation.json from before paths were
+    absolute, which were relative to where the command ran)."""
     if not value:
         return None
     path = Path(str(value))
-    return path if path.is_absolute() or base is None else base / path
+    candidates = [path] if path.is_absolute() else [*([base / path] if base else []), path]
+    if base is not None:
+        candidates.append(base / "audio" / path.name)
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 def _scalars(item: dict[str, Any], skip: set[str]) -> list[tuple[str, str]]:

@@ -133,3 +133,20 @@ def test_train_writes_the_report_with_its_dataset_analysis(tmp_path: Path) -> No
     assert "This run was planned for 1 epochs instead" in text
     assert "No dataset analysis was saved" not in text
     assert "Stopped because epochs_completed" in text
+
+
+def test_an_evaluation_wav_is_found_whatever_folder_its_path_was_relative_to(tmp_path):
+    """evaluation.json once held paths relative to where `evaluate` ran (the report then
+    showed "no audio file" for every held-out sentence); now absolute, and a moved run
+    folder still finds its WAVs by name in the evaluation's audio/ folder."""
+    from smart_tuner.report.result import _resolve
+
+    base = tmp_path / "moved" / "train" / "evaluation"
+    (base / "audio").mkdir(parents=True)
+    wav = base / "audio" / "demo_en_0025.wav"
+    wav.write_bytes(b"RIFF")
+    assert _resolve(base, "runs/auto-en/train/evaluation/audio/demo_en_0025.wav") == wav
+    assert _resolve(base, "/gone/train/evaluation/audio/demo_en_0025.wav") == wav
+    assert _resolve(base, str(wav)) == wav
+    assert _resolve(base, "audio/demo_en_0025.wav") == wav
+    assert not _resolve(base, "audio/missing.wav").is_file()

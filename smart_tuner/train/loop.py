@@ -202,8 +202,6 @@ class Trainer(DecisionHandlers):
         if isinstance(event, QualityMeasured):
             self.quality = {**event.metrics, "quality_epoch": event.epoch}
 
-    # ------------------------------------------------------------------ state
-
     def _new_model(self, fresh: bool = True) -> Tacotron2:
         """A new model: warm-started when asked, else outputs start at the data's mean; then
         BatchNorm statistics measured on real batches (`fresh`; a resume loads them)."""
@@ -246,8 +244,6 @@ class Trainer(DecisionHandlers):
             save_checkpoint(state, self.best_path)
             self.bus.emit(CheckpointSaved(self.epoch, str(self.best_path), True))
 
-    # ------------------------------------------------------------------ epochs
-
     def train_epoch(self, progress: Progress) -> dict[str, float]:
         return steps.train_epoch(self, progress)
 
@@ -256,8 +252,6 @@ class Trainer(DecisionHandlers):
 
     def _calibrate_batchnorm(self, model: Tacotron2, batches: int = 4) -> None:
         steps.calibrate_batchnorm(self, model, batches)
-
-    # ------------------------------------------------------------------ the run
 
     def run(self, run_params: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg, controller = self.config, self.controller

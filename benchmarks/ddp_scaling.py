@@ -36,6 +36,7 @@ def worker(steps: int, batch_size: int, out: Path) -> None:
     from smart_tuner.runtime import distributed
     from smart_tuner.runtime.device import select_device
     from smart_tuner.runtime.distributed import Ranks
+    from smart_tuner.train import steps
     from smart_tuner.train.loop import Trainer
 
     ranks = Ranks.from_env()
@@ -53,18 +54,7 @@ def worker(steps: int, batch_size: int, out: Path) -> None:
     def one_step(batch, sync: bool) -> None:
         quiet = t.net.no_sync() if ranks.enabled and not sync else contextlib.nullcontext()
         with quiet:
-            output = t.net(
-                batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
-            )
-            loss = t.criterion(
-                output,
-                batch.mel_padded,
-                batch.gate_padded,
-                batch.input_lengths,
-                batch.output_lengths,
-                1.0,
-                0.0,
-            )["loss"]
+            loss = steps.training_loss(t, t.net, batch, 1.0, 0.0)
             t.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         t.optimizer.step()

@@ -61,6 +61,22 @@ def autocast(t: Trainer) -> torch.autocast:
     return torch.autocast(t.device.type, dtype=t.amp_dtype or torch.float32, enabled=t.use_amp)
 
 
+def training_loss(
+    t: Trainer, net: torch.nn.Module, batch: Any, ga_weight: float, entropy_weight: float
+) -> torch.Tensor:
+    """The teacher-forced forward pass of one batch and its total loss."""
+    output = net(batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths)
+    return t.criterion(
+        output,
+        batch.mel_padded,
+        batch.gate_padded,
+        batch.input_lengths,
+        batch.output_lengths,
+        ga_weight,
+        entropy_weight,
+    )["loss"]
+
+
 def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
     """This rank's losses and gradient norms over the epoch (the loop averages the ranks)."""
     model, net, cfg = t.model, t.net, t.config
@@ -94,18 +110,7 @@ def train_epoch(t: Trainer, progress: Progress) -> dict[str, float]:
             group["lr"] = lr
         ga_weight = t.controller.guided_attention_weight(t.step)
         with autocast(t):
-            output = net(
-                batch.text_padded, batch.input_lengths, batch.mel_padded, batch.output_lengths
-            )
-            loss = t.criterion(
-                output,
-                batch.mel_padded,
-                batch.gate_padded,
-                batch.input_lengths,
-                batch.output_lengths,
-                ga_weight,
-                t.controller.attention_entropy_weight(),
-            )["loss"]
+            loss = training_loss(t, net, batch, ga_weight, t.controller.attention_entropy_weight())
         t.optimizer.zero_grad(set_to_none=True)
         t.scaler.scale(loss).backward()
         t.scaler.unscale_(t.optimizer)

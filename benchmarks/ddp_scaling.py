@@ -36,8 +36,8 @@ def worker(steps: int, batch_size: int, out: Path) -> None:
     from smart_tuner.runtime import distributed
     from smart_tuner.runtime.device import select_device
     from smart_tuner.runtime.distributed import Ranks
-    from smart_tuner.train import steps
     from smart_tuner.train.loop import Trainer
+    from smart_tuner.train.steps import training_loss
 
     ranks = Ranks.from_env()
     config = load_config(
@@ -54,7 +54,7 @@ def worker(steps: int, batch_size: int, out: Path) -> None:
     def one_step(batch, sync: bool) -> None:
         quiet = t.net.no_sync() if ranks.enabled and not sync else contextlib.nullcontext()
         with quiet:
-            loss = steps.training_loss(t, t.net, batch, 1.0, 0.0)
+            loss = training_loss(t, t.net, batch, 1.0, 0.0)
             t.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         t.optimizer.step()

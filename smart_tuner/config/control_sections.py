@@ -72,6 +72,17 @@ class SearchSettings(Section):
     )
     trial_max_minutes: float | None = Field(None, gt=0.0, description="Wall budget per trial.")
     sampler: Literal["tpe", "random"] = "tpe"
+    objective: Literal["val_loss", "mel_quality"] = Field(
+        "val_loss",
+        description=(
+            "What ranks the trials: the best validation loss, or mel_quality (MCD-DTW in dB of "
+            "the trial's best checkpoint speaking `objective_sentences` held-out sentences, "
+            "free-running; a few seconds per sentence on a CPU). Fixed for a study's lifetime."
+        ),
+    )
+    objective_sentences: int = Field(
+        4, ge=1, description="Held-out sentences each trial speaks for mel_quality."
+    )
     pruning: Literal["tts", "loss_only", "none"] = Field(
         "tts", description="tts: no loss pruning before the grace point, attention check."
     )

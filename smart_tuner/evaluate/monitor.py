@@ -66,8 +66,11 @@ def fixed_subset(utterances: list[Utterance], n: int, seed: int = 0) -> list[Utt
     return sorted(chosen, key=lambda u: u.id)
 
 
-def measure(checkpoint: Path, sentences: list[Utterance], out_dir: Path) -> dict[str, float]:
-    """mel_quality and audio_naturalness of `checkpoint` on `sentences` (WAVs in `out_dir`)."""
+def measure(
+    checkpoint: Path, sentences: list[Utterance], out_dir: Path, device: str = "auto"
+) -> dict[str, float]:
+    """mel_quality and audio_naturalness of `checkpoint` on `sentences` (WAVs in `out_dir`),
+    and `quality_stopped`, the share of sentences that gave audio."""
     import soundfile as sf
 
     from smart_tuner.data.audio import load_audio
@@ -76,7 +79,7 @@ def measure(checkpoint: Path, sentences: list[Utterance], out_dir: Path) -> dict
     from smart_tuner.model.vocoder import choose_vocoder
     from smart_tuner.synthesize import load_model, synthesize
 
-    loaded = load_model(checkpoint, "cpu")
+    loaded = load_model(checkpoint, device)
     audio_cfg = loaded.config.audio
     vocoder = choose_vocoder(audio_cfg, loaded.config.synthesis)
     decoder = loaded.model.decoder

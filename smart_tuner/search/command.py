@@ -46,6 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="fix the batch size instead of searching it")
     p.add_argument("--sampler", choices=["tpe", "random"])
     p.add_argument("--pruning", choices=["tts", "loss_only", "none"])
+    p.add_argument(
+        "--objective",
+        choices=["val_loss", "mel_quality"],
+        help="rank trials by best validation loss (default) or by MCD-DTW of held-out speech",
+    )
     p.add_argument("--preset", choices=["small", "base"])
     p.add_argument("--seed", type=int)
     p.add_argument("--no-warm-start", action="store_true", help="no analysis, no warm start")
@@ -64,6 +69,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "search.trial_max_minutes": args.trial_minutes,
         "search.sampler": args.sampler,
         "search.pruning": args.pruning,
+        "search.objective": args.objective,
         "search.seed": args.seed,
         "model.preset": args.preset,
     }
@@ -173,7 +179,8 @@ def run_search(
         f"({'new' if fresh else f'resumed with {len(study.trials)} trials'}): {n_trials} trials "
         f"of at most {settings.trial_epochs} epochs"
         + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
-        + f", {settings.sampler.upper()} sampler, pruning '{settings.pruning}' (grace point: "
+        + f", {settings.sampler.upper()} sampler, ranked by {_objective_words(settings)}, "
+        f"pruning '{settings.pruning}' on val_loss (grace point: "
         f"epoch {settings.alignment_grace_epochs}), {workers} worker(s) here"
         + (f", one per GPU ({gpus} GPUs). " if gpus else ". ")
         + f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
@@ -193,6 +200,15 @@ def run_search(
     else:
         code = ExitCode.OK if out.best_config is not None else ExitCode.FAILED
     return SearchResult(int(code), out, name, url)
+
+
+def _objective_words(settings: Any) -> str:
+    if settings.objective == "mel_quality":
+        return (
+            f"mel_quality (MCD-DTW of {settings.objective_sentences} held-out sentences spoken "
+            "by each trial's best checkpoint)"
+        )
+    return "best val_loss"
 
 
 def _enqueue_warm_starts(
@@ -217,6 +233,7 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
 
     processes = start_workers(spec, workers)
     title = f"{spec.study_name}: {spec.n_trials} trials requested"
+    objective = spec.settings.objective
     interrupted = False
     terminated: list[int] = []
 
@@ -228,7 +245,8 @@ def _run_workers(spec: Any, study: Any, workers: int, console: Console) -> tuple
     try:
         with Live(console=console, auto_refresh=False, transient=True) as live:
             while any(p.is_alive() for p in processes):
-                live.update(trials_table(study.get_trials(deepcopy=False), title), refresh=True)
+                trials = study.get_trials(deepcopy=False)
+                live.update(trials_table(trials, title, objective=objective), refresh=True)
                 time.sleep(REFRESH_SECONDS)
     except KeyboardInterrupt:
         interrupted = True
@@ -252,13 +270,13 @@ def _report(
     trials = study.get_trials(deepcopy=False)
     best = next((t for t in trials if t.number == out.best_trial), None)
     title = f"{spec.study_name}: {spec.n_trials} trials requested"
-    console.print(trials_table(trials, title, best))
+    console.print(trials_table(trials, title, best, objective=out.objective))
     for note in out.notes:
         console.print(f"[yellow]{note}[/yellow]")
     if out.best_config is not None:
         console.print(
-            f"Best: trial {out.best_trial}, val_loss {out.best_value:.4f} - parameters written "
-            f"to {out.best_config} (smart-tuner train DATASET --config {out.best_config})"
+            f"Best: trial {out.best_trial}, {out.objective} {out.best_value:.4f} - parameters "
+            f"written to {out.best_config} (smart-tuner train DATASET --config {out.best_config})"
         )
     if out.importances:
         ranked = ", ".join(f"{k} {v:.2f}" for k, v in out.importances.items())

@@ -1,10 +1,12 @@
-"""The objective: one short training run of the trial's parameters, scored by validation loss.
+"""The objective: one short training run of the trial's parameters, scored by its best
+validation loss (or, with `search.objective: mel_quality`, by MCD-DTW of held-out speech).
 
 The worker process hands the run to a child process (trial_process), reports each epoch's
 loss to Optuna and asks the pruning policy whether to go on. Outcomes, all stored on the
 trial so the table and the study say why:
 
-* finished: its best validation loss is the value;
+* finished: its best validation loss (or mel_quality) is the value; epochs always report
+  validation loss, which is what the pruners compare;
 * pruned (diverged, attention not formed by the grace point, loss among the worst): PRUNED,
   reason in the user attribute `pruned_reason`;
 * crashed (an exception, a killed process, no finite loss): FAIL, reason in `fail_reason`;
@@ -24,6 +26,7 @@ from typing import Any
 import optuna
 
 from smart_tuner.search.budget import INTERRUPTED, SURPLUS, is_surplus
+from smart_tuner.search.mel_objective import SUMMARY_KEY, unscored_reason
 from smart_tuner.search.pruning import PruningPolicy
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import OBJECTIVE, StudySpec
@@ -192,6 +195,13 @@ class Objective:
             reason = "no finite validation loss in any epoch"
             trial.set_user_attr("fail_reason", reason)
             raise TrialFailed(reason)
+        if self.spec.settings.objective == "mel_quality":
+            trial.set_user_attr("best_val_loss", float(best))
+            best = summary.get(SUMMARY_KEY)
+            if best is None or not math.isfinite(float(best)):
+                reason = unscored_reason(self.spec.settings.objective_sentences)
+                trial.set_user_attr("fail_reason", reason)
+                raise TrialFailed(reason)
         return float(best)
 
 

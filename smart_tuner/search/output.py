@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from smart_tuner.config import Config, dump_config
 from smart_tuner.search.space import SearchSpace
+from smart_tuner.search.study import study_objective
 from smart_tuner.search.table import why
 
 log = logging.getLogger("smart_tuner")
@@ -29,6 +30,7 @@ log = logging.getLogger("smart_tuner")
 @dataclass
 class StudyOutput:
     best_config: Path | None = None
+    objective: str = "val_loss"
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     best_trial: int | None = None
@@ -39,12 +41,13 @@ class StudyOutput:
 
 def write_outputs(study: optuna.Study, base: Config, study_dir: Path) -> StudyOutput:
     study_dir.mkdir(parents=True, exist_ok=True)
-    out = StudyOutput()
+    out = StudyOutput(objective=study_objective(study))
     out.files.append(_write_trials(study, study_dir / "trials.json"))
     _fill(out, study, base, study_dir)
     summary = {
         "study_name": study.study_name,
         "trials": json.loads((study_dir / "trials.json").read_text(encoding="utf-8")),
+        "objective": out.objective,
         "best_trial": out.best_trial,
         "best_value": out.best_value,
         "best_params": out.best_params,
@@ -67,7 +70,7 @@ def _fill(out: StudyOutput, study: optuna.Study, base: Config, study_dir: Path) 
     config = space.apply(base, best.params)
     header = (
         f"# Best parameters of study {study.study_name}: trial {best.number}, "
-        f"val_loss {best.value:.4f} after {best.user_attrs.get('epochs', '?')} epochs.\n"
+        f"{out.objective} {best.value:.4f} after {best.user_attrs.get('epochs', '?')} epochs.\n"
         f"# Train with: smart-tuner train DATASET --config {study_dir / 'best_config.yaml'}\n"
     )
     out.best_config = study_dir / "best_config.yaml"
@@ -147,7 +150,7 @@ def log_to_mlflow(config: Config, parent_run_id: str | None, out: StudyOutput) -
         for key, value in out.best_params.items():
             client.log_param(parent_run_id, f"best.{key}", value)
         if out.best_value is not None:
-            client.log_metric(parent_run_id, "best_val_loss", out.best_value)
+            client.log_metric(parent_run_id, f"best_{out.objective}", out.best_value)
         for key, value in out.importances.items():
             client.log_metric(parent_run_id, f"importance.{key}", value)
         for path in out.files:

@@ -14,13 +14,13 @@ from typing import Any
 import optuna
 
 from smart_tuner.config import Config, SearchSettings, config_from_dict
-from smart_tuner.search.storage import open_storage
+from smart_tuner.search.storage import StorageError, open_storage
 
 # Heartbeats, fail_stale_trials and the matplotlib plots are "experimental" in Optuna 5 but
 # the documented way to do this; one warning per call would drown the table.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-OBJECTIVE = "val_loss"
+OBJECTIVE = "val_loss"  # what each epoch reports and the pruners compare
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def make_loss_pruner(settings: SearchSettings, trial_epochs: int) -> optuna.prun
 def open_study(spec: StudySpec, worker: int = 0) -> optuna.Study:
     settings = spec.settings
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=open_storage(spec.storage_url, settings),
         study_name=spec.study_name,
         direction="minimize",
@@ -82,3 +82,24 @@ def open_study(spec: StudySpec, worker: int = 0) -> optuna.Study:
         pruner=make_loss_pruner(settings, settings.trial_epochs),
         load_if_exists=True,
     )
+    _keep_one_objective(study, settings.objective)
+    return study
+
+
+def _keep_one_objective(study: optuna.Study, objective: str) -> None:
+    """A study's values are one objective's: a resume with another one would rank dB of MCD
+    against nats of loss, so it is refused (a study from before the switch is val_loss)."""
+    stored = study.user_attrs.get("objective")
+    if stored is None:
+        stored = "val_loss" if study.get_trials(deepcopy=False) else objective
+        study.set_user_attr("objective", stored)
+    if stored != objective:
+        raise StorageError(
+            f"study {study.study_name!r} ranks its trials by {stored}, but search.objective is "
+            f"{objective}: use another --study-name for a {objective} search, or set "
+            f"search.objective: {stored} to continue this one"
+        )
+
+
+def study_objective(study: optuna.Study) -> str:
+    return str(study.user_attrs.get("objective", OBJECTIVE))

@@ -58,9 +58,14 @@ def format_params(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def trials_table(trials: list[FrozenTrial], title: str, best: FrozenTrial | None = None) -> Table:
+def trials_table(
+    trials: list[FrozenTrial],
+    title: str,
+    best: FrozenTrial | None = None,
+    objective: str = "val_loss",
+) -> Table:
     table = Table(title=title, title_justify="left", expand=False)
-    for column in ("#", "state", "val_loss", "epochs", "params", "why"):
+    for column in ("#", "state", objective, "epochs", "params", "why"):
         table.add_column(column, overflow="fold")
     retried = retried_numbers(trials)
     for t in trials:

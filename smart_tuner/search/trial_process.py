@@ -94,6 +94,12 @@ def run_trial(job: TrialJob, conn: Connection) -> None:
                 nested_name=job.nested_name,
                 listeners=[PipeReporter(conn)],
             )
+            if config.search.objective == "mel_quality" and summary.get("stop_reason") != "pruned":
+                from smart_tuner.search.mel_objective import SUMMARY_KEY, score_trial
+
+                scores = score_trial(run_dir, config, Path(job.dataset))
+                console.print(f"mel_quality objective: {scores}")
+                summary[SUMMARY_KEY] = scores.get("mel_quality")
             conn.send(("done", summary))
         except BaseException as exc:
             text = traceback.format_exc()

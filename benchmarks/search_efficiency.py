@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/search_efficiency.py                 # demo corpus, small preset
     .venv/bin/python benchmarks/search_efficiency.py --tiny          # minutes: tiny model/corpus
+    .venv/bin/python benchmarks/search_efficiency.py --work runs/search_bench   # resumable
 
 Three searches, each with the same budget of trial-epochs (the sum of epochs trained over all
 trials) and the same seeds:
@@ -19,6 +20,7 @@ target: the same best loss with at most half the trial-epochs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import tempfile
@@ -115,12 +117,22 @@ def main() -> None:
     parser.add_argument("--grace", type=int, default=4, help="alignment grace point (epoch)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", default="tts,tpe,random")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep the studies here (default: a temporary folder); the same command with the "
+        "same --work continues an interrupted benchmark where it stopped",
+    )
     args = parser.parse_args()
     console = Console()
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="search_bench_") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.work is not None:
+            args.work.mkdir(parents=True, exist_ok=True)
+            work = args.work.resolve()
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="search_bench_")))
         config, dataset = base_config(args, work)
         for seed in range(args.seeds):
             for method in args.methods.split(","):

@@ -64,8 +64,8 @@ def measure(backend: str, workers: int, trials: int, epochs: int) -> dict[str, o
     with tempfile.TemporaryDirectory(prefix=f"storage-{backend}-") as folder:
         storage = storage_for(backend, Path(folder))
         optuna.create_study(study_name="load", storage=storage)
-        errors: mp.Queue = mp.Queue()
         ctx = mp.get_context("spawn")
+        errors: mp.Queue = ctx.Queue()
         procs = [
             ctx.Process(target=worker, args=(backend, folder, trials, epochs, errors))
             for _ in range(workers)

@@ -156,6 +156,7 @@ class QualityMonitor:
         metrics = self.measure_fn(Path(path), self.sentences, out_dir)
         metrics["quality_seconds"] = time.monotonic() - started
         self.budget.record(metrics["quality_seconds"], len(self.sentences))
+        metrics["quality_overhead"] = self.budget.spent / max(1e-9, self.training_seconds)
         self.last = (epoch, metrics)
         if self.emit is not None:
             self.emit(QualityMeasured(epoch, metrics))

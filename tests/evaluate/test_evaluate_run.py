@@ -137,6 +137,8 @@ def test_monitor_measures_at_a_progress_report_and_puts_it_in_the_summary(traine
     assert isinstance(event, QualityMeasured) and event.epoch == 3
     assert event.metrics["quality_stopped"] == 1.0
     assert event.metrics["mel_quality"] > 0 and 1.0 <= event.metrics["audio_naturalness"] <= 5.0
+    spent = event.metrics["quality_seconds"]
+    assert event.metrics["quality_overhead"] == pytest.approx(spent / 1000.0)
     summary = {"stop_reason": "converged"}
     monitor(RunFinished(summary))  # same epoch: not measured again
     assert len(seen) == 1

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from smart_tuner.data.audio import load_audio
+from smart_tuner.data.audio import audio_info, load_audio
 from smart_tuner.data.corpus import Utterance
 from smart_tuner.evaluate import intelligibility, pitch, speaker, spectral, stopping
 from smart_tuner.evaluate.naturalness import naturalness
@@ -141,7 +141,10 @@ def _score_sentence(
     row.update(_recording_scores(ref, rate, utterance.text, asr_missing))
     length_ratio = None
     if syn is not None:
-        scores = _synthesis_scores(ref, syn, rate, utterance.text, asr_missing)
+        band = spectral.shared_band(
+            loaded.config.audio.mel_fmax, audio_info(utterance.audio_path).samplerate
+        )
+        scores = _synthesis_scores(ref, syn, rate, utterance.text, asr_missing, band)
         length_ratio = scores["length_ratio"]
         row.update(scores)
     row["stop"] = stopping.stop_behaviour(
@@ -174,9 +177,14 @@ def _recording_scores(
 
 
 def _synthesis_scores(
-    ref: np.ndarray, syn: np.ndarray, rate: int, text: str, asr_missing: str | None
+    ref: np.ndarray,
+    syn: np.ndarray,
+    rate: int,
+    text: str,
+    asr_missing: str | None,
+    band_hz: float | None = None,
 ) -> dict[str, Any]:
-    spec = spectral.spectral_score(ref, syn, rate)
+    spec = spectral.spectral_score(ref, syn, rate, band_hz)
     n_ref = int(spec.match.reference_index.max()) + 1
     n_syn = int(spec.match.synthesis_index.max()) + 1
     f0 = pitch.pitch_score(

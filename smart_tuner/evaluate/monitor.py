@@ -73,9 +73,9 @@ def measure(
     and `quality_stopped`, the share of sentences that gave audio."""
     import soundfile as sf
 
-    from smart_tuner.data.audio import load_audio
+    from smart_tuner.data.audio import audio_info, load_audio
     from smart_tuner.evaluate.naturalness import naturalness
-    from smart_tuner.evaluate.spectral import spectral_score
+    from smart_tuner.evaluate.spectral import shared_band, spectral_score
     from smart_tuner.model.vocoder import choose_vocoder
     from smart_tuner.synthesize import load_model, synthesize
 
@@ -95,7 +95,8 @@ def measure(
             continue
         wav, rate = sf.read(result.wav_path, dtype="float32")
         reference = load_audio(utterance.audio_path, rate)
-        mcd.append(spectral_score(reference, wav, rate).mcd_db)
+        band = shared_band(audio_cfg.mel_fmax, audio_info(utterance.audio_path).samplerate)
+        mcd.append(spectral_score(reference, wav, rate, band).mcd_db)
         mos.append(naturalness(wav, rate).p808)
     metrics = {"quality_stopped": len(mcd) / max(1, len(sentences))}
     if mcd:

@@ -85,3 +85,29 @@ def test_voicing_disagreement_is_counted_and_silence_has_no_f0_error():
 
 def test_audio_too_short_for_a_pitch_window_is_unvoiced_not_an_error():
     assert not pitch.f0_track(np.ones(300, dtype=np.float32) * 0.1, SR).any()
+
+
+def test_only_the_band_both_signals_hold_counts():
+    """A 16 kHz recording played at 22.05 kHz is empty above 8 kHz; whatever a vocoder puts
+    there is not the acoustic model's doing, and must not swamp the distance."""
+    import soxr
+
+    rate = 22050
+    recording = soxr.resample(vowels("aeiou"), SR, rate)  # nothing above 8 kHz
+    rng = np.random.default_rng(0)
+    hiss = rng.standard_normal(len(recording))
+    spectrum = np.fft.rfft(hiss)
+    spectrum[np.fft.rfftfreq(len(hiss), 1 / rate) < 8500] = 0  # only above the band
+    hiss = np.fft.irfft(spectrum, len(hiss)).astype(np.float32)
+    hiss *= 0.05 * np.abs(recording).max() / np.abs(hiss).max()
+    synthesis = recording + hiss
+    band = spectral.shared_band(mel_fmax=8000.0, recording_rate=SR)
+    assert band == 8000.0
+    whole = spectral.spectral_score(recording, synthesis, rate).mcd_db
+    shared = spectral.spectral_score(recording, synthesis, rate, band).mcd_db
+    assert shared < 1.0 and whole > 3.0
+    # noise inside the band still counts
+    inside = recording + 0.05 * np.abs(recording).max() * rng.standard_normal(len(recording))
+    assert spectral.spectral_score(recording, inside.astype(np.float32), rate, band).mcd_db > 3.0
+    assert spectral.shared_band(8000.0, 44100) == 8000.0
+    assert spectral.shared_band(8000.0, 8000) == 4000.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from smart_tuner.cli import main
@@ -77,3 +78,23 @@ def test_an_impossible_range_names_its_key(tmp_path, search_corpus, capsys):
     out = capsys.readouterr().out
     assert code == 2
     assert "hyperparameter_search_space.n_frames_per_step: 12 is not a possible" in out
+
+
+def test_local_cpu_workers_split_the_cores_unless_the_user_chose(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from smart_tuner.search.command import _share_cores
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+    tiny = tiny_config(tmp_path)
+    config = tiny.model_copy(
+        update={"training": tiny.training.model_copy(update={"num_threads": None})}
+    )
+    assert _share_cores(config, 2, 0, quiet).training.num_threads == 4
+    assert _share_cores(config, 3, 0, quiet).training.num_threads == 2
+    assert _share_cores(config, 16, 0, quiet).training.num_threads == 1
+    assert _share_cores(config, 1, 0, quiet).training.num_threads is None  # alone: every core
+    assert _share_cores(config, 2, 2, quiet).training.num_threads is None  # one GPU each
+    chosen = tiny_config(tmp_path, num_threads=3)
+    assert _share_cores(chosen, 2, 0, quiet).training.num_threads == 3

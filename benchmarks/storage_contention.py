@@ -119,7 +119,6 @@ def main() -> None:
             "yes" if r["heartbeat"] else "no",
         )
     Console(width=140).print(table)
-    print("Trials over the requested count: workers check the count, then ask (no start lock).")
 
 
 if __name__ == "__main__":

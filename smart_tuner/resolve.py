@@ -19,6 +19,11 @@ def demo_corpus_path(language: str = "en") -> Path:
     return Path(__file__).resolve().parent / "demo_corpus" / language
 
 
+def is_demo_corpus(dataset: Path) -> bool:
+    """The embedded English corpus, where `demo`, `auto` and `optimize` use the demo recipe."""
+    return dataset.resolve() == demo_corpus_path("en")
+
+
 def default_config_path(given: str | Path | None) -> Path | None:
     if given:
         return Path(given)

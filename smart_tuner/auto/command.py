@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.auto.pipeline import run_auto
     from smart_tuner.exit_codes import UserError
-    from smart_tuner.resolve import config_for, dataset_for, demo_corpus_path
+    from smart_tuner.resolve import config_for, dataset_for, is_demo_corpus
 
     if args.trials < 0:
         raise UserError(f"--trials must be 0 or more, got {args.trials}")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not dataset.exists():
         raise UserError(f"{dataset}: no such dataset folder or filelist")
     max_minutes = args.max_minutes
-    if dataset == demo_corpus_path("en"):
+    if is_demo_corpus(dataset):
         # The demo recipe: the small preset a CPU trains in minutes, and a budget.
         # Loaded again with the preset among the overrides: the preset fills in the model's
         # sizes only where nothing else set them (a dumped config sets them all).

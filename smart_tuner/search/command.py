@@ -80,7 +80,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.exit_codes import UserError
-    from smart_tuner.resolve import config_for, dataset_for, demo_corpus_path
+    from smart_tuner.resolve import config_for, dataset_for, is_demo_corpus
 
     if args.gpus is not None:
         if args.gpus < 1:
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     dataset = dataset_for(args.dataset or args.dataset_flag, config, console)
     if not dataset.exists():
         raise UserError(f"{dataset}: no such dataset folder or filelist")
-    if dataset.resolve() == demo_corpus_path("en").resolve() and args.preset is None:
+    if is_demo_corpus(dataset) and args.preset is None:
         # The demo recipe, as `demo` and `auto` use it: trials of the model a CPU trains.
         config = config_for(args.config, {**_overrides(args), "model.preset": "small"})
         console.print("Demo recipe: the `small` preset (--preset base for the paper's sizes).")

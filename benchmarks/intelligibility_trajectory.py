@@ -105,7 +105,7 @@ def score_phase(
 ) -> list[dict[str, Any]]:
     """Score every snapshot not scored yet (results kept in RUN_DIR/trajectory/*.json)."""
     rows = []
-    for snapshot in sorted((run_dir / "snapshots").glob("minute_*.pt")):
+    for snapshot in coarse_first(sorted((run_dir / "snapshots").glob("minute_*.pt"))):
         minutes = int(snapshot.stem.split("_")[1])
         cached = run_dir / "trajectory" / f"{snapshot.stem}.json"
         if not cached.is_file():
@@ -125,7 +125,20 @@ def score_phase(
             cached.write_text(json.dumps({"epoch": loaded.epoch, "scores": scores}, indent=2))
             console.print(f"scored {snapshot.name}")
         rows.append({"minutes": minutes, **json.loads(cached.read_text())})
-    return rows
+    return sorted(rows, key=lambda row: row["minutes"])
+
+
+def coarse_first(items: list[Path]) -> list[Path]:
+    """First, last, then ever finer halvings: scoring stopped half way (it takes minutes per
+    snapshot) still leaves a trajectory spanning the whole run."""
+    if len(items) <= 2:
+        return list(items)
+    order = [0, len(items) - 1]
+    step = 1 << (len(items) - 1).bit_length()
+    while step >= 1:
+        order += [i for i in range(0, len(items), step) if i not in order]
+        step //= 2
+    return [items[i] for i in order]
 
 
 def min_minutes(run_dir: Path) -> int:

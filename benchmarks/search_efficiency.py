@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/search_efficiency.py                 # demo corpus, small preset
     .venv/bin/python benchmarks/search_efficiency.py --tiny          # minutes: tiny model/corpus
     .venv/bin/python benchmarks/search_efficiency.py --work runs/search_bench   # resumable
+    .venv/bin/python benchmarks/search_efficiency.py --jobs 2 ...    # two searches at a time
 
 Three searches, each with the same budget of trial-epochs (the sum of epochs trained over all
 trials) and the same seeds:
@@ -15,6 +16,12 @@ trials) and the same seeds:
 Per search and seed: the best validation loss of a finished trial, and the trial-epochs spent
 until a finished trial first reached plain TPE's best of the same seed ("-" if never). The
 target: the same best loss with at most half the trial-epochs.
+
+Trial-epochs are a fair currency only if every epoch costs the same time, so the batch size is
+held at the config's `training.batch_size` (its only choice) (--search-batch-size searches it:
+an epoch of batch 8 takes about twice as long as one of 32 on a CPU). With --jobs N, N searches
+run at once, each trial on cores/N threads; the measures are counted in epochs, not seconds, so
+they do not depend on it.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +61,11 @@ def base_config(args: argparse.Namespace, work: Path) -> tuple[Config, Path]:
 
         return tiny_config(work / "cache"), make_corpus(work / "corpus", n=12)
     config = load_config(args.config, {"model.preset": "small"})
+    if not args.search_batch_size:  # one choice: the config's own batch size
+        space = config.hyperparameter_search_space
+        fixed = space.batch_size.model_copy(update={"choices": [config.training.batch_size]})
+        space = space.model_copy(update={"batch_size": fixed})
+        config = config.model_copy(update={"hyperparameter_search_space": space})
     return config, Path(args.dataset)
 
 
@@ -66,7 +81,11 @@ def run_search(
             "alignment_grace_epochs": args.grace,
         }
     )
-    config = config.model_copy(update={"search": settings})
+    update: dict[str, Any] = {"search": settings}
+    if args.jobs > 1 and config.training.num_threads is None:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        update["training"] = config.training.model_copy(update={"num_threads": threads})
+    config = config.model_copy(update=update)
     name = f"{method}-{seed}"
     spec = StudySpec(
         study_name=name,
@@ -93,6 +112,20 @@ def run_search(
     ]
 
 
+def _timed_search(job: tuple) -> tuple[tuple[str, int], list[dict[str, Any]], float]:
+    config, dataset, work, method, seed, args = job
+    started = time.monotonic()
+    trials = run_search(config, dataset, work, method, seed, args)
+    return (method, seed), trials, time.monotonic() - started
+
+
+def _said(console: Console, key: tuple[str, int], trials: list[dict[str, Any]], s: float) -> None:
+    method, seed = key
+    console.print(
+        f"{method} seed {seed}: {len(trials)} trials, best {best_of(trials):.4f} ({s:.0f} s)"
+    )
+
+
 def best_of(trials: list[dict[str, Any]]) -> float:
     values = [t["value"] for t in trials if t["value"] is not None]
     return min(values) if values else math.inf
@@ -117,6 +150,12 @@ def main() -> None:
     parser.add_argument("--grace", type=int, default=4, help="alignment grace point (epoch)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", default="tts,tpe,random")
+    parser.add_argument("--jobs", type=int, default=1, help="searches run at once")
+    parser.add_argument(
+        "--search-batch-size",
+        action="store_true",
+        help="search the batch size too (trial-epochs then differ in cost)",
+    )
     parser.add_argument(
         "--work",
         type=Path,
@@ -134,17 +173,31 @@ def main() -> None:
         else:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="search_bench_")))
         config, dataset = base_config(args, work)
-        for seed in range(args.seeds):
-            for method in args.methods.split(","):
-                t0 = time.monotonic()
-                results[method, seed] = run_search(config, dataset, work, method, seed, args)
-                console.print(
-                    f"{method} seed {seed}: {len(results[method, seed])} trials, best "
-                    f"{best_of(results[method, seed]):.4f} ({time.monotonic() - t0:.0f} s)"
-                )
+        searches = [(m, seed) for seed in range(args.seeds) for m in args.methods.split(",")]
+        jobs = [(config, dataset, work, method, seed, args) for method, seed in searches]
+        if args.jobs > 1:
+            # not multiprocessing.Pool: its workers are daemons, which may not start the
+            # trials' own processes
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(args.jobs, context, max_tasks_per_child=1) as pool:
+                for done in as_completed([pool.submit(_timed_search, job) for job in jobs]):
+                    key, trials, seconds = done.result()
+                    results[key] = trials
+                    _said(console, key, trials, seconds)
+        else:
+            for job in jobs:
+                key, trials, seconds = _timed_search(job)
+                results[key] = trials
+                _said(console, key, trials, seconds)
+        results = {key: results[key] for key in searches}  # the table in a stable order
     table = Table(
         title=f"search efficiency: budget {args.budget} trial-epochs, {args.trial_epochs} epochs "
-        f"per trial, grace point {args.grace}, {'tiny' if args.tiny else Path(dataset).name}"
+        f"per trial, grace point {args.grace}, {'tiny' if args.tiny else Path(dataset).name}, "
+        + (
+            "batch size searched"
+            if args.search_batch_size
+            else f"batch size {config.training.batch_size}"
+        )
     )
     for column in ("search", "seed", "trials", "pruned", "best val_loss", "epochs to tpe best"):
         table.add_column(column)

@@ -78,6 +78,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+# The demo corpus is small (~13 updates per epoch at batch 16): the small model aligned at
+# epoch 19-20 there (~250 updates), so the default grace point (10) would judge it too early.
+DEMO_GRACE_EPOCHS = 20
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     from smart_tuner.exit_codes import UserError
     from smart_tuner.resolve import config_for, dataset_for, is_demo_corpus
@@ -94,8 +99,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise UserError(f"{dataset}: no such dataset folder or filelist")
     if is_demo_corpus(dataset) and args.preset is None:
         # The demo recipe, as `demo` and `auto` use it: trials of the model a CPU trains.
-        config = config_for(args.config, {**_overrides(args), "model.preset": "small"})
-        console.print("Demo recipe: the `small` preset (--preset base for the paper's sizes).")
+        recipe = {"model.preset": "small", "search.alignment_grace_epochs": DEMO_GRACE_EPOCHS}
+        config = config_for(args.config, {**_overrides(args), **recipe})
+        console.print(
+            "Demo recipe: the `small` preset (--preset base for the paper's sizes), attention "
+            f"judged at epoch {DEMO_GRACE_EPOCHS} of batch {config.training.batch_size}."
+        )
     name = args.study_name or study_name_for(dataset)
     study_dir = Path(args.out) if args.out else Path("runs") / name
     result = run_search(
@@ -186,7 +195,9 @@ def run_search(
         + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
         + f", {settings.sampler.upper()} sampler, ranked by {_objective_words(settings)}, "
         f"pruning '{settings.pruning}' on val_loss (grace point: "
-        f"epoch {settings.alignment_grace_epochs}), {workers} worker(s) here"
+        f"epoch {settings.alignment_grace_epochs} at batch size {config.training.batch_size}, "
+        "the same number of updates at another), "
+        f"{workers} worker(s) here"
         + (f", one per GPU ({gpus} GPUs). " if gpus else ". ")
         + f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
     )

@@ -25,9 +25,10 @@ from typing import Any
 
 import optuna
 
+from smart_tuner.config import Config
 from smart_tuner.search.budget import INTERRUPTED, SURPLUS, is_surplus
 from smart_tuner.search.mel_objective import SUMMARY_KEY, unscored_reason
-from smart_tuner.search.pruning import PruningPolicy
+from smart_tuner.search.pruning import PruningPolicy, grace_for_batch
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import OBJECTIVE, StudySpec
 from smart_tuner.search.trial_process import TrialJob, run_trial
@@ -47,6 +48,23 @@ def trial_config(spec: StudySpec, space: SearchSpace, params: dict[str, Any]) ->
     if settings.trial_max_minutes is not None:
         extra["training.max_minutes"] = settings.trial_max_minutes
     return space.apply(base, params, **extra).model_dump(mode="json")
+
+
+def pruning_policy(base: Config, trial: dict[str, Any]) -> PruningPolicy:
+    """The TTS pruning rule for one trial (`trial`: its config as trial_config made it), its
+    grace point scaled to the trial's batch size."""
+    settings = base.search
+    return PruningPolicy(
+        mode=settings.pruning,
+        grace_epochs=grace_for_batch(
+            settings.alignment_grace_epochs,
+            int(trial["training"]["batch_size"]),
+            base.training.batch_size,
+        ),
+        min_attention_score=settings.min_attention_score,
+        divergence_factor=settings.divergence_factor,
+        objective=OBJECTIVE,
+    )
 
 
 class Objective:
@@ -115,14 +133,7 @@ class Objective:
             raise TrialFailed(reason)
 
     def _run(self, trial: optuna.Trial, job: TrialJob) -> float:
-        settings = self.spec.settings
-        policy = PruningPolicy(
-            mode=settings.pruning,
-            grace_epochs=settings.alignment_grace_epochs,
-            min_attention_score=settings.min_attention_score,
-            divergence_factor=settings.divergence_factor,
-            objective=OBJECTIVE,
-        )
+        policy = pruning_policy(self.spec.base_config(), job.config)
         ctx = mp.get_context("spawn")
         ours, theirs = ctx.Pipe()
         process = ctx.Process(target=run_trial, args=(job, theirs), name=f"trial-{trial.number}")

@@ -98,3 +98,29 @@ def test_local_cpu_workers_split_the_cores_unless_the_user_chose(tmp_path, monke
     assert _share_cores(config, 2, 2, quiet).training.num_threads is None  # one GPU each
     chosen = tiny_config(tmp_path, num_threads=3)
     assert _share_cores(chosen, 2, 0, quiet).training.num_threads == 3
+
+
+def test_on_the_demo_corpus_attention_is_judged_where_the_small_model_aligns(monkeypatch, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from smart_tuner.cli import build_parser
+    from smart_tuner.search import command
+
+    seen = {}
+
+    def capture(dataset, config, study_dir, **kwargs):
+        seen.update(config=config)
+        return command.SearchResult(0, None, "demo", "sqlite://")
+
+    monkeypatch.setattr(command, "run_search", capture)
+    monkeypatch.chdir(tmp_path)  # no ./config.yaml: the built-in defaults
+    args = build_parser().parse_args(["optimize", "--trials", "2", "--out", str(tmp_path / "s")])
+    out = io.StringIO()
+    assert command.run(args, Console(file=out, width=200)) == 0
+    config = seen["config"]
+    assert config.model.preset == "small"
+    assert config.search.alignment_grace_epochs == command.DEMO_GRACE_EPOCHS
+    assert load_config(None).search.alignment_grace_epochs < command.DEMO_GRACE_EPOCHS
+    assert f"epoch {command.DEMO_GRACE_EPOCHS}" in out.getvalue()

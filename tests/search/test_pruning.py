@@ -7,7 +7,10 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smart_tuner.search.pruning import PruningPolicy
+from smart_tuner.config import load_config
+from smart_tuner.search.objective import pruning_policy
+from smart_tuner.search.pruning import PruningPolicy, grace_for_batch
+from smart_tuner.search.space import SearchSpace
 
 
 def epoch(val: float, attention: float = 0.0, train: float | None = None) -> dict[str, float]:
@@ -85,3 +88,34 @@ def test_nothing_but_divergence_prunes_before_the_grace_point(losses, grace):
         else:
             assert verdict.prune  # attention 0 after the grace point
             break
+
+
+def test_the_grace_point_counts_updates_for_a_trial_of_another_batch_size():
+    assert grace_for_batch(10, 16, 16) == 10
+    assert grace_for_batch(10, 32, 16) == 20  # half the updates per epoch: twice the epochs
+    assert grace_for_batch(10, 8, 16) == 5
+    assert grace_for_batch(1, 8, 32) == 1  # never before the first epoch
+    # the demo corpus (~200 training items): 130 updates by the grace point at batch 16,
+    # within the rounding of the last short batch of that at 8 and 32
+    updates = [math.ceil(200 / b) * grace_for_batch(10, b, 16) for b in (8, 16, 32)]
+    assert max(updates) / min(updates) < 1.15
+
+
+@given(st.integers(1, 200), st.integers(1, 512), st.integers(1, 512), st.integers(1, 512))
+def test_a_larger_batch_never_gets_an_earlier_grace_point(grace, small, large, reference):
+    small, large = sorted((small, large))
+    assert 1 <= grace_for_batch(grace, small, reference) <= grace_for_batch(grace, large, reference)
+    assert grace_for_batch(grace, reference, reference) == grace
+
+
+def test_a_trial_of_twice_the_batch_is_judged_on_attention_at_twice_the_epoch():
+    base = load_config(None, {"training.batch_size": 16, "search.alignment_grace_epochs": 10})
+    space = SearchSpace.from_config(base)
+    for batch, grace in ((16, 10), (32, 20), (8, 5)):
+        trial = space.apply(base, {"batch_size": batch}).model_dump(mode="json")
+        policy = pruning_policy(base, trial)
+        assert policy.grace_epochs == grace
+        for e in range(1, grace):  # never aligned, still not judged
+            assert not policy.decide(e, epoch(5.0, attention=0.1), never).prune
+        verdict = policy.decide(grace, epoch(5.0, attention=0.1), never)
+        assert verdict.prune and f"grace point {grace}" in verdict.reason

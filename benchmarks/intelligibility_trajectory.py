@@ -191,8 +191,33 @@ def report(rows: list[dict[str, Any]], run_dir: Path, console: Console) -> None:
         if reached
         else f"unseen WER {TARGET_WER} not reached in the {last} minutes scored"
     )
+    if rows:
+        console.print(diagnosis(rows, get))
     (run_dir / "trajectory.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     plot(rows, run_dir / "trajectory.png", get)
+
+
+def diagnosis(rows: list[dict[str, Any]], get: Any) -> str:
+    """Where the last snapshot's unseen WER is lost: the spectra themselves (teacher-forced
+    speech is as hard to follow), or free-running inference on new text (it is not)."""
+    last = rows[-1]
+    teacher, unseen = get(last, "teacher-forced", "wer"), get(last, "unseen", "wer")
+    if teacher is None or unseen is None:
+        return "not enough scores for a diagnosis"
+    head = f"at {last['minutes']} min: teacher-forced WER {teacher:.2f}, unseen {unseen:.2f}: "
+    if unseen <= TARGET_WER:
+        return head + "the target is reached"
+    if teacher > TARGET_WER:
+        return head + (
+            "the spectra limit it (even with the recording's timing the words are not "
+            "heard): more training or a larger model"
+        )
+    gap = unseen - teacher
+    return head + (
+        f"free-running speech of new sentences loses {gap:.2f} WER that the same model's "
+        "teacher-forced spectra do not: generalisation to new text and inference (attention, "
+        "prenet dropout, stop), not the spectra, limit it"
+    )
 
 
 def plot(rows: list[dict[str, Any]], path: Path, get: Any) -> None:

@@ -22,8 +22,9 @@ from smart_tuner.data.audio import audio_info, load_audio
 from smart_tuner.data.corpus import Utterance
 from smart_tuner.evaluate import intelligibility, pitch, speaker, spectral, stopping
 from smart_tuner.evaluate.naturalness import naturalness
+from smart_tuner.evaluate.resume import SentenceCache, checkpoint_identity
 from smart_tuner.evaluate.selection import Selection
-from smart_tuner.synthesize import LoadedModel, SynthesisResult, synthesize
+from smart_tuner.synthesize import LoadedModel, SynthesisResult, resolve_vocoder, synthesize
 
 Progress = Callable[[str], None]
 
@@ -92,24 +93,45 @@ def evaluate(
     speaker_missing = speaker.available()
     if speaker_missing:
         not_assessed["speaker_similarity"] = speaker_missing
+    choice = resolve_vocoder(loaded, vocoder)
+    cache = SentenceCache(
+        out_dir,
+        {
+            "checkpoint": checkpoint_identity(checkpoint),
+            "epoch": loaded.epoch,
+            "seed": seed,
+            "vocoder": choice.to_dict(),
+            "not_assessed": not_assessed,
+        },
+    )
     rows: list[dict[str, Any]] = []
-    vocoder_used = ""
     syn_embeddings: list[np.ndarray | None] = []
     ref_embeddings: list[np.ndarray | None] = []
     for k, utterance in enumerate(selection.utterances, 1):
-        if progress:
-            progress(f"[{k}/{len(selection.utterances)}] {utterance.id}: {utterance.text}")
-        result = synthesize(loaded, utterance.text, out_dir / f"{utterance.id}.wav", vocoder, seed)
-        vocoder_used = vocoder_used or result.vocoder
-        row, ref, syn, rate = _score_sentence(loaded, utterance, result, asr_missing)
-        if speaker_missing is None:
-            ref_embeddings.append(_embedding(ref, rate))
-            syn_embeddings.append(_embedding(syn, rate) if syn is not None else None)
+        counter = f"[{k}/{len(selection.utterances)}] {utterance.id}: {utterance.text}"
+        kept = cache.get(utterance.id, utterance.text)
+        if kept is not None:
+            if progress:
+                progress(f"{counter} (measured by an earlier, interrupted run)")
+            row, ref_embedding, syn_embedding = kept
+        else:
+            if progress:
+                progress(counter)
+            wav_path = out_dir / f"{utterance.id}.wav"
+            result = synthesize(loaded, utterance.text, wav_path, choice, seed)
+            row, ref, syn, rate = _score_sentence(loaded, utterance, result, asr_missing)
+            ref_embedding = syn_embedding = None
+            if speaker_missing is None:
+                ref_embedding = _embedding(ref, rate)
+                syn_embedding = _embedding(syn, rate) if syn is not None else None
+            cache.put(utterance.id, utterance.text, row, ref_embedding, syn_embedding)
+        ref_embeddings.append(ref_embedding)
+        syn_embeddings.append(syn_embedding)
         rows.append(row)
     if speaker_missing is None:
         _speaker_columns(rows, syn_embeddings, ref_embeddings, not_assessed)
     return Evaluation(
-        checkpoint, loaded.epoch, vocoder_used, selection, rows, not_assessed=not_assessed
+        checkpoint, loaded.epoch, choice.describe(), selection, rows, not_assessed=not_assessed
     )
 
 

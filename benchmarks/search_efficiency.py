@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from smart_tuner.config import Config, load_config  # noqa: E402
+from smart_tuner.search.budget import counts_toward_budget, retried_numbers  # noqa: E402
 from smart_tuner.search.study import StudySpec, open_study  # noqa: E402
 from smart_tuner.search.worker import run_worker  # noqa: E402
 
@@ -97,18 +98,27 @@ def run_search(
         track=False,
     )
     study = open_study(spec)
-    spent = 0
-    while spent < args.budget and len(study.trials) < 4 * args.budget:
-        spec = StudySpec(**{**spec.__dict__, "n_trials": len(study.trials) + 1})
+    trials = counted(study.trials)
+    while sum(t["epochs"] for t in trials) < args.budget and len(trials) < 4 * args.budget:
+        spec = StudySpec(**{**spec.__dict__, "n_trials": len(trials) + 1})
         run_worker(spec)
-        spent = sum(int(t.user_attrs.get("epochs") or 0) for t in study.trials)
+        trials = counted(study.trials)
+    return trials
+
+
+def counted(study_trials: list[Any]) -> list[dict[str, Any]]:
+    """The finished trials, in order. A trial cut short by an interruption of the benchmark
+    (its worker killed, then failed and re-queued by the heartbeat check) spends nothing: its
+    retry runs in full."""
+    retried = retried_numbers(study_trials)
     return [
         {
             "state": t.state.name,
             "value": t.value if t.state.name == "COMPLETE" else None,
             "epochs": int(t.user_attrs.get("epochs") or 0),
         }
-        for t in study.trials
+        for t in study_trials
+        if counts_toward_budget(t, retried) and t.state.is_finished()
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from smart_tuner.config import Config, SearchSettings, config_from_dict
@@ -49,16 +50,28 @@ class StudySpec:
         return Path(self.study_dir) / "trials"
 
 
-def make_sampler(settings: SearchSettings, n_trials: int, worker: int = 0) -> Any:
+def make_sampler(
+    settings: SearchSettings, n_trials: int, worker: int = 0, resumed_at: int = 0
+) -> Any:
     """TPE (multivariate, constant liar so parallel workers do not pile onto one point), or
-    random search. Each worker gets its own seed so two workers never draw the same points."""
-    seed = None if settings.seed is None else settings.seed + worker
+    random search. Each worker gets its own seed so two workers never draw the same points,
+    and so does each resumption (`resumed_at`: trials the study already has): a sampler seeded
+    as before would draw the first session's points again."""
+    seed = None if settings.seed is None else sampler_seed(settings.seed, worker, resumed_at)
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     startup = max(2, min(10, n_trials // 3))
     return optuna.samplers.TPESampler(
         n_startup_trials=startup, multivariate=True, constant_liar=True, seed=seed
     )
+
+
+def sampler_seed(seed: int, worker: int, resumed_at: int) -> int:
+    """The search's seed for one worker of one session; the plain seed for the first worker of
+    a new study, so a study with a given seed starts from the same points."""
+    if worker == 0 and resumed_at == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, worker, resumed_at]).generate_state(1)[0])
 
 
 def make_loss_pruner(settings: SearchSettings, trial_epochs: int) -> optuna.pruners.BasePruner:
@@ -82,6 +95,9 @@ def open_study(spec: StudySpec, worker: int = 0) -> optuna.Study:
         pruner=make_loss_pruner(settings, settings.trial_epochs),
         load_if_exists=True,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    if existing and settings.seed is not None:
+        study.sampler = make_sampler(settings, spec.n_trials, worker, resumed_at=existing)
     _keep_one_objective(study, settings.objective)
     return study
 

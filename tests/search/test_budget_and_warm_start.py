@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from smart_tuner.config import config_from_dict
 from smart_tuner.search.budget import budget_of, is_surplus
 from smart_tuner.search.space import SearchSpace
+from smart_tuner.search.study import StudySpec, open_study
 from smart_tuner.search.warm_start import pick_warm_starts, warm_starts_from_history
 from smart_tuner.track.history import HistoryDB
 
@@ -120,3 +122,24 @@ def test_warm_starts_come_from_similar_runs_in_the_history_database(tmp_path: Pa
     study.enqueue_trial(picks[0].params, user_attrs={"warm_start": picks[0].note})
     first = study.ask({"learning_rate": FloatDistribution(1e-4, 1e-2, log=True)})
     assert first.params["learning_rate"] == 3e-3
+
+
+def _draw(spec: StudySpec) -> float:
+    """One trial of a study opened afresh (as a re-run of `optimize` opens it): its point."""
+    study = open_study(spec)
+    trial = study.ask({"x": FloatDistribution(0.0, 1.0)})
+    study.tell(trial, 1.0)
+    return float(trial.params["x"])
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_seeded_study_draws_new_points_not_the_first_sessions(make_spec, sampler):
+    spec = make_spec(sampler=sampler, seed=7)
+    points = [_draw(spec) for _ in range(3)]
+    assert len(set(points)) == 3
+
+
+def test_a_seeded_study_starts_from_the_same_point(make_spec, tmp_path: Path):
+    first = _draw(make_spec(seed=7, name="a"))
+    assert _draw(make_spec(seed=7, name="b")) == first
+    assert _draw(make_spec(seed=8, name="c")) != first

@@ -145,6 +145,18 @@ class GatePatterns(Section):
 class OverfittingDetection(Section):
     enabled: bool = True
     val_loss_increase_threshold: float = Field(0.05, ge=0.0)
+    quality_guard: bool = Field(
+        True,
+        description="Hold the over-fitting and early stops while the free-running speech of "
+        "held-out sentences still improves (the quality monitor's mel_quality): on a small "
+        "corpus the teacher-forced val_loss turns up long before the speech stops improving.",
+    )
+    quality_min_delta_db: float = Field(
+        0.05, ge=0.0, description="An improvement of mel_quality (MCD-DTW) of at least this."
+    )
+    quality_patience: int = Field(
+        2, ge=1, description="Measurements without such an improvement before a stop may go on."
+    )
     attention_degradation: AttentionDegradation = AttentionDegradation()
     gate_patterns: GatePatterns = GatePatterns()
 

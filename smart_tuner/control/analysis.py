@@ -239,6 +239,13 @@ class ProgressReporter:
                 f"Attention has not formed yet (score {att} < "
                 f"{h.attention_threshold['alignment']:g}): keep training{plan_b}."
             )
+        gain = self.view.free_running_gain()
+        if r.overfitting_risk != "low" and gain is not None:
+            return (
+                "Validation loss points to over-fitting, but the speech of held-out sentences "
+                f"still improves (mel_quality {gain.mel_quality:.2f} dB at epoch {gain.epoch}, "
+                f"from {gain.previous_best:.2f}): training goes on until it stops improving."
+            )
         if r.overfitting_risk != "low":
             return (
                 "Early signs of over-fitting: watching; training stops if validation loss keeps "

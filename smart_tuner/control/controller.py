@@ -333,6 +333,15 @@ class TrainingController:
         self._maybe_report(epoch, now)
         return self._emit(epoch, now)
 
+    def observe_quality(self, epoch: int, mel_quality: float | None) -> None:
+        """Take a quality measurement of epoch `epoch`'s checkpoint (the monitor's
+        QualityMeasured, which arrives between two epochs); the val-loss stops consult it."""
+        value = finite(mel_quality)
+        s = self._s
+        if value is None or (s.quality and epoch <= s.quality[-1][0]):
+            return
+        s.quality.append([epoch, value])
+
     def _maybe_report(self, epoch: int, now: EpochContext) -> None:
         if not self.reporter.due(epoch, now):
             return

@@ -12,7 +12,8 @@ from smart_tuner.events import CONTROLLER_STOPS, StopReason
 class Action(StrEnum):
     """One thing the loop must do (or, for the informational ones, only log).
 
-    Informational: CONTINUE, REPORT, PHASE, REPLAN, SHARPEN_ATTENTION, RELEASE_ATTENTION.
+    Informational: CONTINUE, REPORT, PHASE, REPLAN, SHARPEN_ATTENTION, RELEASE_ATTENTION,
+    HOLD_STOP.
     Everything else changes the run.
     """
 
@@ -31,6 +32,7 @@ class Action(StrEnum):
     REPLAN = "replan"  # params: effective_epochs, previous (budget re-planning)
     SHARPEN_ATTENTION = "sharpen_attention"  # params: weight, diagonality, attention_score
     RELEASE_ATTENTION = "release_attention"  # params: attention_score, since: entropy term off
+    HOLD_STOP = "hold_stop"  # params: rule, mel_quality, quality_epoch, previous_best
 
 
 STOP_REASONS = CONTROLLER_STOPS  # the StopReasons a STOP decision may carry
@@ -43,6 +45,7 @@ INFORMATIONAL = frozenset(
         Action.REPLAN,
         Action.SHARPEN_ATTENTION,
         Action.RELEASE_ATTENTION,
+        Action.HOLD_STOP,
     }
 )
 

@@ -29,6 +29,34 @@ class Levers:
             params["epochs_saved"] = max(0, self._c.plan.max_epochs - s.last_epoch)
         return Decision(Action.STOP, text, params)
 
+    def hold_stop(self, rule: str, now: EpochContext) -> bool:
+        """True when a val-loss stop (`rule`) must wait because free-running quality still
+        improves (control/quality_guard.py); said once per quality measurement."""
+        s, config = self._c.shared_state, self._c.config.overfitting_detection
+        gain = self._c.view.free_running_gain()
+        if gain is None:
+            return False
+        latest = s.quality[-1][0]
+        if s.stop_held_at != latest:
+            s.stop_held_at = latest
+            now.info.append(
+                Decision(
+                    Action.HOLD_STOP,
+                    f"{rule.replace('_', ' ')} stop held: the free-running speech of held-out "
+                    f"sentences still improves (mel_quality {gain.mel_quality:.2f} dB at epoch "
+                    f"{gain.epoch}, from {gain.previous_best:.2f}); the stop goes on after "
+                    f"{config.quality_patience} measurements without a gain of "
+                    f"{config.quality_min_delta_db:g} dB",
+                    {
+                        "rule": rule,
+                        "mel_quality": gain.mel_quality,
+                        "quality_epoch": gain.epoch,
+                        "previous_best": gain.previous_best,
+                    },
+                )
+            )
+        return True
+
     @staticmethod
     def checkpoint(epoch: int, what: str) -> Decision:
         tag = f"{what}_e{epoch:05d}"

@@ -40,6 +40,16 @@ def epoch_records(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
+def quality_measurements(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, float]]:
+    """(epoch, mel_quality) of the run's quality_measured events, in epoch order."""
+    found = {
+        int(e["epoch"]): float(e["mel_quality"])
+        for e in events
+        if e.get("event") == "quality_measured" and e.get("mel_quality") is not None
+    }
+    return sorted(found.items())
+
+
 def infer_plan(events: Iterable[Mapping[str, Any]], config: Config) -> TrainingPlan:
     """The plan of a recorded run: run_started's `plan` if the loop wrote one, else its
     planned_epochs / learning_rate / batch_size, else the config."""
@@ -72,12 +82,15 @@ def replay_controller(
     controller = TrainingController(config, plan or infer_plan(events, config))
     decided: Replayed = []
     elapsed = 0.0
+    measured = quality_measurements(events)
     for record in epoch_records(events):
         if record.get("elapsed_seconds") is not None:
             elapsed = float(record["elapsed_seconds"])
         else:
             elapsed += float(record.get("epoch_seconds") or 0.0)
         epoch = int(record["epoch"])
+        while measured and measured[0][0] < epoch:  # as live: measured between two epochs
+            controller.observe_quality(*measured.pop(0))
         for decision in controller.observe(record, elapsed):
             if decision.action is not Action.CONTINUE:
                 decided.append((epoch, decision))

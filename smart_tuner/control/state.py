@@ -140,6 +140,9 @@ class ControllerState:
     min_val_epoch: int = 0
     train_at_min: float | None = None
     overfit_epochs: int = 0
+    # free-running quality of held-out sentences (the quality monitor): [epoch, mel_quality]
+    quality: list[list[float]] = field(default_factory=list)
+    stop_held_at: float | None = None  # the measurement epoch a stop was last held for
     # attention
     aligned_once: bool = False
     aligned_at: float | None = None  # epoch the attention first formed in this attempt

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from smart_tuner.config import Config
 from smart_tuner.control.plan import Horizon, TrainingPlan
+from smart_tuner.control.quality_guard import Improvement, still_improving
 from smart_tuner.control.state import ControllerState, trend
 
 if TYPE_CHECKING:
@@ -86,6 +87,17 @@ class View:
             return False
         gap, falling = self.val_gap()
         return falling and gap >= detection.val_loss_increase_threshold
+
+    def free_running_gain(self) -> Improvement | None:
+        """The quality monitor's last significant gain while the speech of held-out sentences
+        still improves (this attempt's measurements); None when it does not, or the guard is off."""
+        s, detection = self.state, self.config.overfitting_detection
+        if not detection.quality_guard:
+            return None
+        measurements = [m for m in s.quality if m[0] >= s.attempt_start]
+        return still_improving(
+            measurements, detection.quality_min_delta_db, detection.quality_patience
+        )
 
     def waiting_for_alignment(self) -> bool:
         s = self.state

@@ -201,6 +201,7 @@ class Trainer(DecisionHandlers):
     def _remember_quality(self, event: object) -> None:
         if isinstance(event, QualityMeasured):
             self.quality = {**event.metrics, "quality_epoch": event.epoch}
+            self.controller.observe_quality(event.epoch, event.metrics.get("mel_quality"))
 
     def _new_model(self, fresh: bool = True) -> Tacotron2:
         """A new model: warm-started when asked, else outputs start at the data's mean; then

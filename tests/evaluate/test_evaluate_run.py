@@ -159,6 +159,20 @@ def test_a_training_run_logs_quality_to_its_event_stream_and_summary(tmp_path):
     assert saved["quality_epoch"] == 1
 
 
+def test_the_controller_hears_each_quality_measurement(tmp_path):
+    from rich.console import Console
+
+    from smart_tuner.train.loop import Trainer
+
+    corpus = make_corpus(tmp_path / "corpus")
+    config = tiny_config(tmp_path / "cache", epochs=1)
+    trainer = Trainer(config, corpus, tmp_path / "run", console=Console(quiet=True))
+    trainer.bus.emit(QualityMeasured(3, {"mel_quality": 5.5, "audio_naturalness": 3.0}))
+    trainer.bus.emit(QualityMeasured(5, {"quality_stopped": 0.0}))  # no sentence gave audio
+    assert trainer.controller.shared_state.quality == [[3, 5.5]]
+    assert trainer.controller.state_dict()["state"]["quality"] == [[3, 5.5]]
+
+
 def test_the_monitor_speaks_the_same_sentences_every_time(trained):
     corpus, _ = trained
     entries = load_corpus(corpus, load_config(None, {}).data).entries

@@ -28,6 +28,8 @@ class EarlyStop(Rule):
         if waiting and epoch < view.alignment_deadline():
             return False  # a Tacotron2 loss often stalls until attention "clicks"
         aligned = not waiting and (s.att_ema is None or s.aligned_once)
+        if aligned and levers.hold_stop(self.name, now):
+            return False
         reason = StopReason.CONVERGED if aligned else StopReason.NO_IMPROVEMENT
         extra = "" if aligned else " and attention never formed"
         now.stop = levers.stop(

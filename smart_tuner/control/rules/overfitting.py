@@ -27,6 +27,9 @@ class Overfitting(Rule):
         rise = trend(epochs, values)
         if rise is None or rise[1] < TREND_T:
             return False
+        aligned = s.att_ema is None or s.aligned_once
+        if aligned and levers.hold_stop(self.name, now):
+            return False  # the speech still improves (behind a formed attention)
         gap, _ = view.val_gap()
         threshold = view.config.overfitting_detection.val_loss_increase_threshold
         now.stop = levers.stop(

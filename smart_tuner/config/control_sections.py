@@ -152,10 +152,10 @@ class OverfittingDetection(Section):
         "corpus the teacher-forced val_loss turns up long before the speech stops improving.",
     )
     quality_min_delta_db: float = Field(
-        0.05, ge=0.0, description="An improvement of mel_quality (MCD-DTW) of at least this."
-    )
-    quality_patience: int = Field(
-        2, ge=1, description="Measurements without such an improvement before a stop may go on."
+        0.05,
+        ge=0.0,
+        description="An improvement of mel_quality (MCD-DTW) of at least this; the stop goes on "
+        "once none came for the phase's early-stopping patience.",
     )
     attention_degradation: AttentionDegradation = AttentionDegradation()
     gate_patterns: GatePatterns = GatePatterns()

@@ -45,7 +45,7 @@ class Levers:
                     f"{rule.replace('_', ' ')} stop held: the free-running speech of held-out "
                     f"sentences still improves (mel_quality {gain.mel_quality:.2f} dB at epoch "
                     f"{gain.epoch}, from {gain.previous_best:.2f}); the stop goes on after "
-                    f"{config.quality_patience} measurements without a gain of "
+                    f"{self._c.horizon.patience[s.phase]} epochs without a gain of "
                     f"{config.quality_min_delta_db:g} dB",
                     {
                         "rule": rule,

@@ -89,15 +89,15 @@ class View:
         return falling and gap >= detection.val_loss_increase_threshold
 
     def free_running_gain(self) -> Improvement | None:
-        """The quality monitor's last significant gain while the speech of held-out sentences
-        still improves (this attempt's measurements); None when it does not, or the guard is off."""
+        """The quality monitor's last significant gain, if the speech of held-out sentences
+        improved within the phase's patience (this attempt's measurements); None when it did
+        not, or the guard is off."""
         s, detection = self.state, self.config.overfitting_detection
         if not detection.quality_guard:
             return None
         measurements = [m for m in s.quality if m[0] >= s.attempt_start]
-        return still_improving(
-            measurements, detection.quality_min_delta_db, detection.quality_patience
-        )
+        patience = self.horizon.patience[s.phase]
+        return still_improving(measurements, detection.quality_min_delta_db, s.last_epoch, patience)
 
     def waiting_for_alignment(self) -> bool:
         s = self.state

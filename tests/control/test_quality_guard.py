@@ -19,10 +19,15 @@ from .synth import Curve, Run, plan_for, simulate
 TRAJECTORY = [7.23, 5.72, 5.40, 5.13, 4.97, 4.92, 4.93, 4.91, 4.91, 4.85, 4.86, 4.85]
 
 
-def test_on_the_trajectory_the_stop_may_go_on_after_two_measurements_without_a_gain():
+def measured_every_ten(values: list[float]) -> list[tuple[int, float]]:
+    return [(10 * (i + 1), v) for i, v in enumerate(values)]
+
+
+def test_on_the_trajectory_the_stop_may_go_on_twenty_epochs_after_the_last_gain():
+    series = measured_every_ten(TRAJECTORY)
     held = [
-        still_improving(list(enumerate(TRAJECTORY[: n + 1])), 0.05, 2) is not None
-        for n in range(len(TRAJECTORY))
+        still_improving(series[: n + 1], 0.05, epoch, patience=20) is not None
+        for n, (epoch, _) in enumerate(series)
     ]
     # 4.92 at 60 min is the last gain of 0.05 dB; 4.93 and 4.91 follow without one
     assert held == [False, True, True, True, True, True, True, False, False, True, True, False]
@@ -30,26 +35,33 @@ def test_on_the_trajectory_the_stop_may_go_on_after_two_measurements_without_a_g
 
 def test_creeping_gains_add_up_against_the_same_reference():
     creeping = [(0, 5.0), (1, 4.97), (2, 4.94)]
-    gain = still_improving(creeping, 0.05, 2)
+    gain = still_improving(creeping, 0.05, 2, patience=5)
     assert gain is not None and gain.epoch == 2 and gain.previous_best == 5.0
+
+
+def test_patience_counts_epochs_not_measurements():
+    gain_then_flat = [(100, 5.5), (110, 5.3), (112, 5.31), (114, 5.32), (116, 5.3)]
+    assert still_improving(gain_then_flat, 0.05, 116, patience=30) is not None
+    assert still_improving(gain_then_flat, 0.05, 140, patience=30) is None
 
 
 @given(
     st.lists(st.floats(1.0, 20.0), min_size=0, max_size=12),
     st.floats(0.0, 1.0),
-    st.integers(1, 4),
+    st.integers(1, 40),
 )
 def test_speech_that_does_not_get_better_never_holds_a_stop(values, delta, patience):
-    rising = sorted(values)
-    assert still_improving(list(enumerate(rising)), delta + 1e-9, patience) is None
+    series = measured_every_ten(sorted(values))
+    assert still_improving(series, delta + 1e-9, 10 * len(values), patience) is None
 
 
-@given(st.lists(st.floats(1.0, 20.0), min_size=2, max_size=12), st.integers(1, 4))
-def test_a_hold_names_a_measurement_that_beat_its_reference(values, patience):
-    gain = still_improving(list(enumerate(values)), 0.05, patience)
+@given(st.lists(st.floats(1.0, 20.0), min_size=2, max_size=12), st.integers(1, 40))
+def test_a_hold_names_a_recent_measurement_that_beat_its_reference(values, patience):
+    series = measured_every_ten(values)
+    gain = still_improving(series, 0.05, series[-1][0], patience)
     if gain is not None:
         assert gain.mel_quality <= gain.previous_best - 0.05
-        assert len(values) - 1 - gain.epoch < patience
+        assert series[-1][0] - gain.epoch < patience
 
 
 def overfitting_run(
@@ -82,9 +94,11 @@ def test_the_stop_waits_while_the_speech_improves_and_goes_on_when_it_stops():
     run, _ = overfitting_run(Config(), improving_until=120)
     assert run.stop is not None
     epoch, stop = run.stop
-    # the last gain is measured at 120; 130 and 140 bring none: the stop goes on after 140
+    # the last gain is measured at 120: the stop goes on one phase patience later
     assert stop.stop_reason in ("overfitting", "converged"), stop.reason
-    assert 140 < epoch <= 150, epoch
+    horizon = run.controller.horizon
+    patience = horizon.patience[horizon.phase_at(epoch)]
+    assert epoch == 120 + patience, (epoch, patience)
     holds = run.actions(Action.HOLD_STOP)
     assert holds and holds[0][0] < 90
     said_for = [d.params["quality_epoch"] for _, d in holds]
@@ -94,7 +108,7 @@ def test_the_stop_waits_while_the_speech_improves_and_goes_on_when_it_stops():
     held_reports = [
         d.params["report"]["recommendation"]
         for e, d in run.actions(Action.REPORT)
-        if 90 < e < 140 and d.params["report"]["overfitting_risk"] != "low"
+        if 90 < e < 120 + patience and d.params["report"]["overfitting_risk"] != "low"
     ]
     assert held_reports and all("training goes on until" in r for r in held_reports)
 

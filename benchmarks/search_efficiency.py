@@ -60,7 +60,10 @@ def base_config(args: argparse.Namespace, work: Path) -> tuple[Config, Path]:
     if args.tiny:
         from tests.helpers import make_corpus, tiny_config
 
-        return tiny_config(work / "cache"), make_corpus(work / "corpus", n=12)
+        corpus = work / "corpus"
+        if not (corpus / "metadata.csv").exists():  # a resumed benchmark keeps its corpus
+            make_corpus(corpus, n=12)
+        return tiny_config(work / "cache"), corpus
     config = load_config(args.config, {"model.preset": "small"})
     if not args.search_batch_size:  # one choice: the config's own batch size
         space = config.hyperparameter_search_space

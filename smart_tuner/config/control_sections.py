@@ -90,7 +90,17 @@ class SearchSettings(Section):
         10, ge=1, description="No pruning on loss before this epoch; attention must form by it."
     )
     min_attention_score: float = Field(
-        0.3, ge=0.0, le=1.0, description="attention_score a trial needs at the grace point."
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="attention_score a trial needs from the grace point on (mean of the last "
+        "attention_window epochs).",
+    )
+    attention_window: int = Field(
+        3,
+        ge=1,
+        description="Epochs averaged for the attention rule: one lucky epoch of an unaligned "
+        "trial must not exempt it.",
     )
     divergence_factor: float = Field(
         3.0, gt=1.0, description="Diverged: val_loss this many times above its best so far."

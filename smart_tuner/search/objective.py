@@ -62,6 +62,7 @@ def pruning_policy(base: Config, trial: dict[str, Any]) -> PruningPolicy:
             base.training.batch_size,
         ),
         min_attention_score=settings.min_attention_score,
+        attention_window=settings.attention_window,
         divergence_factor=settings.divergence_factor,
         objective=OBJECTIVE,
     )

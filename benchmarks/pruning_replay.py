@@ -1,0 +1,196 @@
+"""Would another pruning rule have kept the winner? Pruning rules replayed on trained trials.
+
+    .venv/bin/python benchmarks/pruning_replay.py runs/search_bench
+    .venv/bin/python benchmarks/pruning_replay.py runs/search_bench --studies tpe-0,random-0
+
+The unpruned searches of `search_efficiency.py` (tpe-*, random-*) trained every trial to its
+full budget, and each trial's metrics.jsonl holds every epoch's val_loss, train_loss and
+attention_score. Each rule below is replayed on each study's trials in their order: the TTS
+rule (`PruningPolicy`) and Optuna's own pruner in an in-memory study, as a search with that
+rule would have asked them, epoch by epoch.
+
+The sampler's points are held fixed: a real search with pruning samples its later points from
+what it saw, so this measures the rule alone, not the search. It costs no training: run it
+whenever the benchmark has new finished trials.
+
+Per rule, summed over the studies: trial-epochs spent (against training every trial in full),
+trials pruned, studies whose best trial survived, the mean gap between the best kept and the
+study's best, and the trial-epochs until the study's best trial finished (the benchmark's
+"epochs to reach plain TPE's best", on the same points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from smart_tuner.search.budget import counts_toward_budget, retried_numbers  # noqa: E402
+from smart_tuner.search.pruning import PruningPolicy  # noqa: E402
+
+Curve = list[dict[str, float]]  # one dict of metrics per epoch, epoch 1 first
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    mode: str  # PruningPolicy.mode
+    pruner: Callable[[int], optuna.pruners.BasePruner]  # grace point -> Optuna's pruner
+
+
+def rules(grace: int) -> list[Rule]:
+    def halving(first_rung: int) -> Callable[[int], optuna.pruners.BasePruner]:
+        return lambda _: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=first_rung, reduction_factor=3
+        )
+
+    return [
+        Rule("none", "none", lambda _: optuna.pruners.NopPruner()),
+        Rule("median from epoch 1 (Optuna default)", "loss_only", lambda _: _median()),
+        Rule("halving from epoch 1", "loss_only", halving(1)),
+        Rule("attention rule only", "tts", lambda _: optuna.pruners.NopPruner()),
+        Rule(f"tts: loss rung at the grace point ({grace})", "tts", halving(grace)),
+        Rule(f"tts: loss rung at {grace + 3}", "tts", halving(grace + 3)),
+        Rule(f"tts: loss rung at {grace + 5}", "tts", halving(grace + 5)),
+    ]
+
+
+def _median() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner()
+
+
+@dataclass
+class Outcome:
+    epochs: int
+    value: float | None  # None: pruned
+
+
+def replay(curves: list[Curve], rule: Rule, grace: int) -> list[Outcome]:
+    """Each trial in order under `rule`: where it would have stopped, and its value if it
+    finished (its best val_loss, as the search scores it)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", pruner=rule.pruner(grace))
+    outcomes = []
+    for curve in curves:
+        trial = study.ask()
+        policy = PruningPolicy(mode=rule.mode, grace_epochs=grace)  # type: ignore[arg-type]
+        stopped = None
+        for epoch, metrics in enumerate(curve, start=1):
+            trial.report(metrics["val_loss"], epoch)
+            if policy.decide(epoch, metrics, trial.should_prune).prune:
+                stopped = epoch
+                break
+        if stopped is None:
+            value = min(m["val_loss"] for m in curve)
+            study.tell(trial, value)
+            outcomes.append(Outcome(len(curve), value))
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            outcomes.append(Outcome(stopped, None))
+    return outcomes
+
+
+def study_curves(storage: str, name: str) -> list[Curve]:
+    """The study's finished trials, in order, each as its epochs' metrics."""
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    curves = []
+    for t in trials:
+        if t.state.name != "COMPLETE" or not counts_toward_budget(t, retried):
+            continue
+        metrics = Path(t.user_attrs["run_dir"]) / "metrics.jsonl"
+        curve = [
+            event
+            for event in map(json.loads, metrics.read_text(encoding="utf-8").splitlines())
+            if event.get("event") == "epoch_ended"
+        ]
+        curves.append(sorted(curve, key=lambda e: e["epoch"]))
+    return curves
+
+
+def epochs_to_best(outcomes: list[Outcome], best: float) -> int | None:
+    spent = 0
+    for o in outcomes:
+        spent += o.epochs
+        if o.value is not None and o.value <= best + 1e-9:
+            return spent
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("work", type=Path, help="the benchmark's --work folder")
+    parser.add_argument("--studies", help="comma-separated (default: every tpe-* and random-*)")
+    parser.add_argument("--grace", type=int, default=20, help="the benchmark's grace point")
+    args = parser.parse_args()
+    storage = f"sqlite:///{(args.work / 'bench.db').resolve()}"
+    names = (
+        args.studies.split(",")
+        if args.studies
+        else sorted(
+            s.study_name
+            for s in optuna.get_all_study_summaries(storage)
+            if s.study_name.split("-")[0] in ("tpe", "random")
+        )
+    )
+    studies = {name: study_curves(storage, name) for name in names}
+    studies = {name: curves for name, curves in studies.items() if curves}
+    trials = sum(len(c) for c in studies.values())
+    full = sum(len(curve) for curves in studies.values() for curve in curves)
+    table = Table(
+        title=f"pruning rules replayed on {trials} fully trained trials of {len(studies)} "
+        f"studies ({', '.join(studies)}); grace point {args.grace}"
+    )
+    for column in (
+        "rule",
+        "trial-epochs",
+        "pruned",
+        "best kept",
+        "mean gap to best",
+        "epochs to best",
+    ):
+        table.add_column(column)
+    for rule in rules(args.grace):
+        spent = pruned = kept = 0
+        gaps: list[float] = []
+        to_best, to_best_full = 0, 0
+        for curves in studies.values():
+            outcomes = replay(curves, rule, args.grace)
+            best = min(min(m["val_loss"] for m in c) for c in curves)
+            spent += sum(o.epochs for o in outcomes)
+            pruned += sum(o.value is None for o in outcomes)
+            finished = [o.value for o in outcomes if o.value is not None]
+            best_kept = min(finished, default=math.inf)
+            kept += best_kept <= best + 1e-9
+            gaps.append(best_kept - best)
+            reach = epochs_to_best(outcomes, best)
+            full_reach = epochs_to_best(replay(curves, rules(args.grace)[0], args.grace), best)
+            if reach is not None and full_reach is not None:
+                to_best += reach
+                to_best_full += full_reach
+        finite = [g for g in gaps if math.isfinite(g)]
+        table.add_row(
+            rule.name,
+            f"{spent} ({spent / full:.0%})",
+            str(pruned),
+            f"{kept}/{len(studies)}",
+            f"{sum(finite) / len(finite):.4f}" if finite else "-",
+            f"{to_best}/{to_best_full} ({to_best / to_best_full:.0%})" if to_best_full else "-",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

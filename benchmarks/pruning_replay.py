@@ -189,7 +189,7 @@ def main() -> None:
             f"{sum(finite) / len(finite):.4f}" if finite else "-",
             f"{to_best}/{to_best_full} ({to_best / to_best_full:.0%})" if to_best_full else "-",
         )
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 | study | the spec every worker rebuilds the study from; sampler and loss pruner |
 | worker | worker processes sharing one study, locally and across machines |
 | warm_start | best parameters of earlier studies on similar datasets, enqueued first |
+| selection | the best trial: the lowest value among trials whose attention formed |
 | table / output | the live table; best config, importances, plots, MLflow |
 | command | the `optimize` command |
 """

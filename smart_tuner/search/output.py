@@ -1,6 +1,7 @@
 """What a finished study leaves behind, in its folder and in its MLflow parent run:
 
-* best_config.yaml: the base config with the best trial's parameters, ready for
+* best_config.yaml: the base config with the best trial's parameters (the lowest value among
+  trials whose attention formed: `selection`), ready for
   `smart-tuner train --config best_config.yaml` (epochs stay with the recommendation);
 * importances.json: how much each parameter mattered (Optuna's fANOVA);
 * optimization_history.png, param_importances.png: Optuna's matplotlib plots;
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from smart_tuner.config import Config, dump_config
+from smart_tuner.search.selection import choose_best
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import study_objective
 from smart_tuner.search.table import why
@@ -61,10 +63,13 @@ def write_outputs(study: optuna.Study, base: Config, study_dir: Path) -> StudyOu
 
 def _fill(out: StudyOutput, study: optuna.Study, base: Config, study_dir: Path) -> None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
+    choice = choose_best(complete, base.search.min_attention_score)
+    if choice.best is None:
         out.notes.append("no trial completed: no best configuration to write")
         return
-    best = study.best_trial
+    best = choice.best
+    if choice.note:
+        out.notes.append(choice.note)
     out.best_value, out.best_params, out.best_trial = best.value, dict(best.params), best.number
     space = SearchSpace.from_config(base)
     config = space.apply(base, best.params)

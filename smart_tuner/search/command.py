@@ -247,7 +247,14 @@ def _enqueue_warm_starts(
     from smart_tuner.track._util import resolve_path
 
     db = resolve_path(config.tracking.history.path)
-    picks = warm_starts_from_history(db, features, space, name, config.search.warm_start_trials)
+    picks = warm_starts_from_history(
+        db,
+        features,
+        space,
+        name,
+        config.search.warm_start_trials,
+        config.search.min_attention_score,
+    )
     if not picks:
         console.print("Warm start: no earlier study on a similar dataset in the history.")
     for pick in picks:

@@ -22,11 +22,16 @@ class WarmStart:
 
 
 def pick_warm_starts(
-    runs: list[dict[str, Any]], space: SearchSpace, study_name: str, count: int
+    runs: list[dict[str, Any]],
+    space: SearchSpace,
+    study_name: str,
+    count: int,
+    min_attention_score: float = 0.0,
 ) -> list[WarmStart]:
     """The `count` best distinct parameter sets of earlier studies' trials among `runs` (rows
     of `HistoryDB.similar_runs`), restricted to this space; this study's own trials are left
-    out (a re-run resumes them instead)."""
+    out (a re-run resumes them instead), and so are runs whose last attention_score was below
+    `min_attention_score` (a low loss without alignment: `selection`)."""
     scored = []
     for row in runs:
         params = row.get("params") or {}
@@ -35,6 +40,9 @@ def pick_warm_starts(
         if not isinstance(found, dict) or params.get("search_study") == study_name:
             continue
         if not isinstance(loss, int | float) or not math.isfinite(loss):
+            continue
+        attention = (row.get("final_metrics") or {}).get("attention_score")
+        if isinstance(attention, int | float) and attention < min_attention_score:
             continue
         kept = space.filter(found)
         if kept is None:
@@ -59,11 +67,16 @@ def pick_warm_starts(
 
 
 def warm_starts_from_history(
-    db_path: Path, features: dict[str, Any], space: SearchSpace, study_name: str, count: int
+    db_path: Path,
+    features: dict[str, Any],
+    space: SearchSpace,
+    study_name: str,
+    count: int,
+    min_attention_score: float = 0.0,
 ) -> list[WarmStart]:
     from smart_tuner.track.history import HistoryDB
 
     if count <= 0 or not Path(db_path).exists() or not features:
         return []
     runs = HistoryDB(db_path).similar_runs(features, k=1000)
-    return pick_warm_starts(runs, space, study_name, count)
+    return pick_warm_starts(runs, space, study_name, count, min_attention_score)

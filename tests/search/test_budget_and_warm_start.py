@@ -92,6 +92,14 @@ def test_warm_starts_are_the_best_distinct_in_space_params_of_other_studies():
     assert "study old trial 1" in picks[0].note and "val_loss 2.0000" in picks[0].note
 
 
+def test_a_run_whose_attention_never_formed_is_not_a_warm_start():
+    unaligned = {**row("old", 0, 1.0, 4e-3), "final_metrics": {"attention_score": 0.2}}
+    aligned = {**row("old", 1, 2.0, 2e-3), "final_metrics": {"attention_score": 0.8}}
+    picks = pick_warm_starts([unaligned, aligned], small_space(), "new", 1, 0.3)
+    assert [p.params["learning_rate"] for p in picks] == [2e-3]
+    assert pick_warm_starts([unaligned], small_space(), "new", 1)[0].params["learning_rate"] == 4e-3
+
+
 def test_warm_starts_come_from_similar_runs_in_the_history_database(tmp_path: Path):
     db = HistoryDB(tmp_path / "history.db")
     features = {"dataset_fingerprint": "abc", "dataset_hours": 1.0}

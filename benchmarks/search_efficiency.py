@@ -16,7 +16,8 @@ trials) and the same seeds:
 Per search and seed: the best validation loss of a finished trial whose attention formed (the
 search's answer, as `optimize` chooses it: teacher-forced loss does not need attention, and in
 seed 0 random search's lowest loss was a trial that never aligned), the lowest of any trial
-beside it, and the trial-epochs spent until such a trial first reached plain TPE's best of the
+beside it, the free-running mel_quality (MCD-DTW, dB) of the chosen trial's model on held-out
+sentences, and the trial-epochs spent until such a trial first reached plain TPE's best of the
 same seed ("-" if never), and
 until one came within 0.5% of it (the exact best is one trial's; near-ties are common). The
 target: the same best loss with at most half the trial-epochs.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import multiprocessing
 import os
@@ -42,6 +44,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import optuna
 from rich.console import Console
 from rich.table import Table
 
@@ -127,10 +130,25 @@ def counted(study_trials: list[Any]) -> list[dict[str, Any]]:
             "value": t.value if t.state.name == "COMPLETE" else None,
             "epochs": int(t.user_attrs.get("epochs") or 0),
             "aligned": attention_formed(t, MIN_ATTENTION) is not False,
+            "mel_quality": _mel_quality(t.user_attrs.get("run_dir")),
         }
         for t in study_trials
         if counts_toward_budget(t, retried) and t.state.is_finished()
     ]
+
+
+def _mel_quality(run_dir: str | None) -> float | None:
+    """The trial's last free-running mel_quality (MCD-DTW, dB, held-out sentences), which its
+    quality monitor measured at the end: what the chosen model's speech is like."""
+    path = Path(run_dir or "") / "metrics.jsonl"
+    if not run_dir or not path.is_file():
+        return None
+    values = [
+        event["mel_quality"]
+        for event in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if event.get("event") == "quality_measured" and event.get("mel_quality") is not None
+    ]
+    return float(values[-1]) if values else None
 
 
 def _timed_search(job: tuple) -> tuple[tuple[str, int], list[dict[str, Any]], float]:
@@ -154,6 +172,13 @@ def best_of(trials: list[dict[str, Any]], aligned: bool = True) -> float:
         t["value"] for t in trials if t["value"] is not None and (t["aligned"] or not aligned)
     ]
     return min(values) if values else math.inf
+
+
+def quality_of_best(trials: list[dict[str, Any]]) -> str:
+    best = best_of(trials)
+    chosen = [t for t in trials if t["value"] == best and t["aligned"]]
+    quality = chosen[0]["mel_quality"] if chosen else None
+    return "-" if quality is None else f"{quality:.2f}"
 
 
 def epochs_to_reach(trials: list[dict[str, Any]], target: float) -> int | None:
@@ -192,8 +217,16 @@ def main() -> None:
         help="keep the studies here (default: a temporary folder); the same command with the "
         "same --work continues an interrupted benchmark where it stopped",
     )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the table of what the studies in --work hold now (finished and unfinished "
+        "searches alike), training nothing",
+    )
     args = parser.parse_args()
-    console = Console()
+    if args.table_only and args.work is None:
+        parser.error("--table-only needs --work")
+    console = Console(width=max(150, Console().width))
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -205,7 +238,14 @@ def main() -> None:
         config, dataset = base_config(args, work)
         searches = [(m, seed) for seed in range(args.seeds) for m in args.methods.split(",")]
         jobs = [(config, dataset, work, method, seed, args) for method, seed in searches]
-        if args.jobs > 1:
+        if args.table_only:
+            storage = f"sqlite:///{work / 'bench.db'}"
+            held = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+            searches = [key for key in searches if f"{key[0]}-{key[1]}" in held]
+            for method, seed in searches:
+                study = optuna.load_study(study_name=f"{method}-{seed}", storage=storage)
+                results[(method, seed)] = counted(study.trials)
+        elif args.jobs > 1:
             # not multiprocessing.Pool: its workers are daemons, which may not start the
             # trials' own processes
             context = multiprocessing.get_context("spawn")
@@ -229,20 +269,25 @@ def main() -> None:
             else f"batch size {config.training.batch_size}"
         )
     )
-    columns = ("search", "seed", "trials", "pruned", "best val_loss", "lowest, any attention")
-    for column in (*columns, "epochs to tpe best", f"epochs to within {NEAR:.1%}"):
+    columns = ("search", "seed", "trials", "trial-epochs", "pruned", "best val_loss")
+    columns += ("lowest, any attention",)
+    columns += ("its mel_quality dB", "epochs to tpe best", f"epochs to within {NEAR:.1%}")
+    for column in columns:
         table.add_column(column)
     for (method, seed), trials in results.items():
-        target = best_of(results.get(("tpe", seed), trials))
+        plain = results.get(("tpe", seed))  # None: not started yet (--table-only)
+        target = best_of(plain) if plain else math.nan
         reach = epochs_to_reach(trials, target)
         near = epochs_to_reach(trials, target * (1 + NEAR))
         table.add_row(
             method,
             str(seed),
             str(len(trials)),
+            str(sum(t["epochs"] for t in trials)),
             str(sum(t["state"] == "PRUNED" for t in trials)),
             f"{best_of(trials):.4f}",
             f"{best_of(trials, aligned=False):.4f}",
+            quality_of_best(trials),
             "-" if reach is None else str(reach),
             "-" if near is None else str(near),
         )

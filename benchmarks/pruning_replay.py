@@ -16,13 +16,16 @@ whenever the benchmark has new finished trials.
 Optuna's successive halving promotes the top 1/3 of the trials at a rung, but never fewer than
 one: with under 6 trials at the rung only the best one so far goes on, which is what a small
 study on a CPU has. The median rule compares a trial's best value so far with the median of
-the others' at the same epoch, every epoch.
+the others' at the same epoch, every epoch. "best so far": the trial reports its lowest
+val_loss so far instead of the epoch's own (which swings by 0.05-0.4 from one epoch to the
+next), as its final value is its lowest.
 
 Per rule, summed over the studies: trial-epochs spent (against training every trial in full),
-trials pruned, studies whose best trial survived, the mean gap between the best kept and the
-study's best, and the trial-epochs until the study's best trial finished against those
-without pruning, summed over the studies where the rule kept it (the benchmark's "epochs to
-reach plain TPE's best", on the same points).
+trials pruned, studies whose best trial survived (the best: the lowest val_loss of a trial
+whose attention formed, as `optimize` answers; teacher-forced loss does not need attention),
+the mean gap between the best kept and the study's best, and the trial-epochs until the
+study's best trial finished against those without pruning, summed over the studies where the
+rule kept it (the benchmark's "epochs to reach plain TPE's best", on the same points).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Rule:
     name: str
     mode: str  # PruningPolicy.mode
     pruner: Callable[[int], optuna.pruners.BasePruner]  # grace point -> Optuna's pruner
+    running_best: bool = False  # report the best val_loss so far, not the epoch's own
 
 
 def rules(grace: int) -> list[Rule]:
@@ -74,6 +78,13 @@ def rules(grace: int) -> list[Rule]:
             "tts",
             lambda g: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=g),
         ),
+        Rule(f"tts: rung at {grace}, best so far", "tts", halving(grace), running_best=True),
+        Rule(
+            "tts: median from the grace point, best so far",
+            "tts",
+            lambda g: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=g),
+            running_best=True,
+        ),
     ]
 
 
@@ -86,7 +97,20 @@ def _median() -> optuna.pruners.BasePruner:
 @dataclass
 class Outcome:
     epochs: int
-    value: float | None  # None: pruned
+    value: float | None  # None: pruned, or finished without attention (never the answer)
+
+
+MIN_ATTENTION = 0.3  # search.min_attention_score
+
+
+def aligned(curve: Curve) -> bool:
+    """Whether the trial's attention had formed at its end: `optimize` only answers with
+    such a trial (`smart_tuner.search.selection`)."""
+    return curve[-1].get("attention_score", 1.0) >= MIN_ATTENTION
+
+
+def answer(curve: Curve) -> float | None:
+    return min(m["val_loss"] for m in curve) if aligned(curve) else None
 
 
 def replay(curves: list[Curve], rule: Rule, grace: int) -> list[Outcome]:
@@ -99,15 +123,16 @@ def replay(curves: list[Curve], rule: Rule, grace: int) -> list[Outcome]:
         trial = study.ask()
         policy = PruningPolicy(mode=rule.mode, grace_epochs=grace)  # type: ignore[arg-type]
         stopped = None
+        so_far = math.inf
         for epoch, metrics in enumerate(curve, start=1):
-            trial.report(metrics["val_loss"], epoch)
+            so_far = min(so_far, metrics["val_loss"])
+            trial.report(so_far if rule.running_best else metrics["val_loss"], epoch)
             if policy.decide(epoch, metrics, trial.should_prune).prune:
                 stopped = epoch
                 break
         if stopped is None:
-            value = min(m["val_loss"] for m in curve)
-            study.tell(trial, value)
-            outcomes.append(Outcome(len(curve), value))
+            study.tell(trial, min(m["val_loss"] for m in curve))
+            outcomes.append(Outcome(len(curve), answer(curve)))
         else:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             outcomes.append(Outcome(stopped, None))
@@ -181,9 +206,9 @@ def main() -> None:
         to_best, to_best_full, reached = 0, 0, 0
         for curves in studies.values():
             outcomes = replay(curves, rule, args.grace)
-            best = min(min(m["val_loss"] for m in c) for c in curves)
+            best = min((v for v in map(answer, curves) if v is not None), default=math.inf)
             spent += sum(o.epochs for o in outcomes)
-            pruned += sum(o.value is None for o in outcomes)
+            pruned += sum(o.epochs < len(c) for o, c in zip(outcomes, curves, strict=True))
             finished = [o.value for o in outcomes if o.value is not None]
             best_kept = min(finished, default=math.inf)
             kept += best_kept <= best + 1e-9

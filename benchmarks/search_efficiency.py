@@ -11,7 +11,8 @@ trials) and the same seeds:
 * tts:    TPE (multivariate, constant liar) + successive halving on validation loss + the TTS
           rule (no loss pruning before the alignment grace point, attention must form by it);
 * tpe:    the same TPE, no pruning;
-* random: random search, no pruning.
+* random: random search, no pruning;
+* tts_median (only with --methods): tts with Optuna's median rule as its loss rule.
 
 Per search and seed: the best validation loss of a finished trial whose attention formed (the
 search's answer, as `optimize` chooses it: teacher-forced loss does not need attention, and in
@@ -61,6 +62,7 @@ MIN_ATTENTION = 0.3  # search.min_attention_score: a trial ending below it never
 NEAR = 0.005  # "within 0.5% of plain TPE's best": two of its trials differed by 0.3% (seed 0)
 METHODS = {
     "tts": {"sampler": "tpe", "pruning": "tts"},
+    "tts_median": {"sampler": "tpe", "pruning": "tts", "loss_pruner": "median"},
     "tpe": {"sampler": "tpe", "pruning": "none"},
     "random": {"sampler": "random", "pruning": "none"},
 }

@@ -86,6 +86,13 @@ class SearchSettings(Section):
     pruning: Literal["tts", "loss_only", "none"] = Field(
         "tts", description="tts: no loss pruning before the grace point, attention check."
     )
+    loss_pruner: Literal["halving", "median"] = Field(
+        "halving",
+        description="The loss rule: Optuna's successive halving (the top third of the trials "
+        "at a rung go on, but at least the best: under 6 trials at the rung, only the best), "
+        "or its median rule (a trial's best so far against the median of the completed "
+        "trials at the same epoch, every epoch; gentler in small studies).",
+    )
     alignment_grace_epochs: int = Field(
         10, ge=1, description="No pruning on loss before this epoch; attention must form by it."
     )

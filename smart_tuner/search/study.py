@@ -79,6 +79,10 @@ def make_loss_pruner(settings: SearchSettings, trial_epochs: int) -> optuna.prun
     if settings.pruning == "none":
         return optuna.pruners.NopPruner()
     first_rung = settings.alignment_grace_epochs if settings.pruning == "tts" else 1
+    if settings.loss_pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=2, n_warmup_steps=max(1, min(first_rung, trial_epochs))
+        )
     return optuna.pruners.SuccessiveHalvingPruner(
         min_resource=max(1, min(first_rung, trial_epochs)), reduction_factor=3
     )

@@ -148,3 +148,36 @@ def test_a_trial_of_twice_the_batch_is_judged_on_attention_at_twice_the_epoch():
             assert not policy.decide(e, epoch(5.0, attention=0.1), never).prune
         verdict = policy.decide(grace, epoch(5.0, attention=0.1), never)
         assert verdict.prune and f"grace point {grace}" in verdict.reason
+
+
+def _third_trial_pruned(loss_pruner: str, value_at_grace: float) -> bool:
+    """Two trials finished (val_loss 3.9 and 4.3 at epoch 20); is a third pruned at epoch 20?"""
+    import optuna
+
+    from smart_tuner.search.study import make_loss_pruner
+
+    settings = load_config(
+        None,
+        {"search.alignment_grace_epochs": 20, "search.loss_pruner": loss_pruner},
+    ).search
+    study = optuna.create_study(pruner=make_loss_pruner(settings, trial_epochs=30))
+    for value in (3.9, 4.3):
+        trial = study.ask()
+        for step in (19, 20, 30):
+            trial.report(value, step)
+            trial.should_prune()  # asked every epoch, as the objective does (halving's rungs)
+        study.tell(trial, value)
+    trial = study.ask()
+    trial.report(value_at_grace, 19)
+    assert not trial.should_prune()  # before the grace point: never on loss
+    trial.report(value_at_grace, 20)
+    return trial.should_prune()
+
+
+def test_halving_keeps_only_the_best_at_a_rung_of_few_trials_and_median_the_better_half():
+    # a near-tie with the best (4.0 against 3.9) at the grace point: halving prunes it
+    assert _third_trial_pruned("halving", 4.0)
+    assert not _third_trial_pruned("halving", 3.8)
+    # the median rule keeps what is better than the median of the finished trials (4.1)
+    assert not _third_trial_pruned("median", 4.0)
+    assert _third_trial_pruned("median", 4.2)

@@ -277,6 +277,9 @@ def main() -> None:
     for column in columns:
         table.add_column(column)
     for (method, seed), trials in results.items():
+        if not trials:  # --table-only: started, nothing finished yet
+            table.add_row(method, str(seed), *["-"] * (len(columns) - 2))
+            continue
         plain = results.get(("tpe", seed))  # None: not started yet (--table-only)
         target = best_of(plain) if plain else math.nan
         reach = epochs_to_reach(trials, target)

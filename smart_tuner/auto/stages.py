@@ -126,8 +126,7 @@ def search(ctx: AutoContext, epochs: int) -> StageResult:
     chose = {"params": dict(best.best_params), "best_value": best.best_value}
     chose["trial"] = best.best_trial
     why = f"trial {best.best_trial} reached the lowest validation loss ({best.best_value:.4g})"
-    passed = [n for n in best.notes if n.startswith("passed over")]
-    why += " of the trials whose attention formed; " if passed else "; "
+    why += " of the trials whose attention formed; " if best.passed_over else "; "
     return StageResult("done", chose, why + note)
 
 

@@ -36,6 +36,7 @@ class StudyOutput:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     best_trial: int | None = None
+    passed_over: tuple[int, ...] = ()  # lower values whose attention never formed (`selection`)
     importances: dict[str, float] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -70,6 +71,7 @@ def _fill(out: StudyOutput, study: optuna.Study, base: Config, study_dir: Path) 
     best = choice.best
     if choice.note:
         out.notes.append(choice.note)
+    out.passed_over = choice.passed_over
     out.best_value, out.best_params, out.best_trial = best.value, dict(best.params), best.number
     space = SearchSpace.from_config(base)
     config = space.apply(base, best.params)

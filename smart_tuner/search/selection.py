@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 class Choice:
     best: FrozenTrial | None
     note: str | None = None  # said to the user when the choice is not simply the lowest value
+    passed_over: tuple[int, ...] = ()  # lower-valued trials whose attention never formed
 
 
 def attention_formed(trial: FrozenTrial, min_attention_score: float) -> bool | None:
@@ -66,4 +67,5 @@ def choose_best(trials: Iterable[FrozenTrial], min_attention_score: float) -> Ch
         best,
         f"passed over lower values whose attention never formed: {listed}; the best is "
         f"trial {best.number}, the lowest with attention_score >= {min_attention_score:g}",
+        tuple(t.number for t in passed),
     )

@@ -76,7 +76,7 @@ def test_best_config_is_written_from_the_aligned_trial(tmp_path):
     study = optuna.create_study(direction="minimize")
     study.add_trials([trial(0, 3.84, 0.75, lr=5e-4), trial(1, 3.34, 0.23, lr=3e-4)])
     out = write_outputs(study, load_config(None), tmp_path)
-    assert out.best_trial == 0 and out.best_value == 3.84
+    assert out.best_trial == 0 and out.best_value == 3.84 and out.passed_over == (1,)
     assert any("passed over" in n for n in out.notes)
     written = yaml.safe_load(out.best_config.read_text(encoding="utf-8"))
     assert abs(written["training"]["learning_rate"] - 5e-4) < 1e-12

@@ -6,6 +6,7 @@
 | pruning | the TTS pruning policy (plain Python): divergence, alignment grace point, loss rule |
 | objective | one trial: a short training run in a child process, scored by validation loss |
 | trial_process | the child process: `train(..., listeners=[reporter])` |
+| resume | a re-queued trial continues its predecessor's run from the last checkpoint |
 | budget | how many trials a study still owes (retries and surplus trials do not count) |
 | storage | SQLite (WAL, busy timeout) or any SQLAlchemy URL, with heartbeats |
 | study | the spec every worker rebuilds the study from; sampler and loss pruner |

@@ -11,6 +11,9 @@ trial so the table and the study say why:
   reason in the user attribute `pruned_reason`;
 * crashed (an exception, a killed process, no finite loss): FAIL, reason in `fail_reason`;
   never a fake score such as inf, and the study goes on.
+
+A trial re-queued after its worker died or was interrupted continues its predecessor's run
+from the last checkpoint (`search.resume`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from smart_tuner.config import Config
 from smart_tuner.search.budget import INTERRUPTED, SURPLUS, is_surplus
 from smart_tuner.search.mel_objective import SUMMARY_KEY, unscored_reason
 from smart_tuner.search.pruning import PruningPolicy, grace_for_batch
+from smart_tuner.search.resume import RESUMED_FROM, resumable_run, trained_epochs
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import OBJECTIVE, StudySpec
 from smart_tuner.search.trial_process import TrialJob, run_trial
@@ -102,13 +106,18 @@ class Objective:
 
     def _job(self, trial: optuna.Trial) -> TrialJob:
         params = self.space.suggest(trial)
-        run_dir = self.spec.trials_dir / f"trial-{trial.number:04d}"
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        resumed = resumable_run(frozen, trial.study.get_trials(deepcopy=False))
+        run_dir = resumed.run_dir if resumed else self.spec.trials_dir / f"trial-{trial.number:04d}"
+        if resumed is not None or RESUMED_FROM in frozen.user_attrs:  # a retry inherits attrs
+            trial.set_user_attr(RESUMED_FROM, resumed.predecessor if resumed else None)
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         return TrialJob(
             config=trial_config(self.spec, self.space, params),
             dataset=self.spec.dataset,
             run_dir=str(run_dir),
+            resume=resumed is not None,
             track=self.spec.track,
             analysis_drops=self.spec.analysis_drops,
             parent_run_id=self.spec.parent_run_id,
@@ -142,6 +151,7 @@ class Objective:
         theirs.close()
         pruned: str | None = None
         outcome: tuple[Any, ...] | None = None
+        earlier = job.resume  # epochs the predecessor trained, still to tell Optuna
         try:
             while outcome is None:
                 if self.should_stop is not None:
@@ -154,6 +164,10 @@ class Objective:
                     message = ours.recv()
                 except EOFError:
                     break
+                if earlier:
+                    before = message[1] if message[0] == "epoch" else None
+                    self._recall(trial, policy, Path(job.run_dir), before)
+                    earlier = False
                 if message[0] == "epoch":
                     verdict = self._epoch(trial, policy, message[1], message[2])
                     if verdict is not None:
@@ -167,6 +181,18 @@ class Objective:
             process.join()
             ours.close()
         return self._score(trial, outcome, pruned, process.exitcode, policy)
+
+    def _recall(
+        self, trial: optuna.Trial, policy: PruningPolicy, run_dir: Path, before: int | None
+    ) -> None:
+        """Report the epochs a resumed run trained before this trial began (those before
+        `before`, the first epoch it trains itself; all when it had none left to train)."""
+        for epoch, metrics in trained_epochs(run_dir, before):
+            value = metrics.get(OBJECTIVE, math.nan)
+            if math.isfinite(value):
+                trial.report(value, epoch)
+            policy.recall(epoch, metrics)
+            trial.set_user_attr("epochs", epoch)
 
     def _epoch(
         self, trial: optuna.Trial, policy: PruningPolicy, epoch: int, metrics: dict[str, float]

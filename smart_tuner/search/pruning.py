@@ -76,6 +76,24 @@ class PruningPolicy:
             self.log.append(f"epoch {epoch}: pruned ({verdict.rule}): {verdict.reason}")
         return verdict
 
+    def recall(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Learn an epoch trained before the trial was resumed (its verdict was given then):
+        the best losses and the attention history, so that the next epochs are judged as if
+        the trial had never stopped."""
+        for key in self.watched:
+            value = metrics.get(key, math.nan)
+            if _finite(value):
+                self.best[key] = min(self.best.get(key, math.inf), float(value))
+        score = metrics.get("attention_score", math.nan)
+        if _finite(score):
+            self.attention.append(float(score))
+        if (
+            self.mode == "tts"
+            and epoch >= self.grace_epochs
+            and self.recent_attention >= self.min_attention_score
+        ):
+            self.attention_formed = True
+
     def _decide(
         self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
     ) -> Verdict:

@@ -38,6 +38,8 @@ def why(trial: FrozenTrial, retried: set[int]) -> str:
         notes.append(f"retry of #{trial.system_attrs['failed_trial']}")
     if attrs.get("requeued_from") is not None:
         notes.append(f"re-run of #{attrs['requeued_from']}")
+    if attrs.get("resumed_from") is not None:
+        notes.append(f"continued #{attrs['resumed_from']}'s run")
     if trial.state == TrialState.PRUNED:
         notes.append(str(attrs.get("pruned_reason", "pruned")))
     elif trial.state == TrialState.FAIL:

@@ -34,6 +34,7 @@ class TrialJob:
     nested_name: str
     run_params: dict[str, Any]
     analysis_drops: dict[str, str]  # the analysis's drop verdicts (never in config dumps)
+    resume: bool = False  # continue the run in run_dir from its last checkpoint
 
 
 class PipeReporter:
@@ -87,6 +88,7 @@ def run_trial(job: TrialJob, conn: Connection) -> None:
                 config,
                 Path(job.dataset),
                 run_dir,
+                resume=job.resume,
                 console=console,
                 track=job.track,
                 run_params=job.run_params,

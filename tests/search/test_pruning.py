@@ -181,3 +181,36 @@ def test_halving_keeps_only_the_best_at_a_rung_of_few_trials_and_median_the_bett
     # the median rule keeps what is better than the median of the finished trials (4.1)
     assert not _third_trial_pruned("median", 4.0)
     assert _third_trial_pruned("median", 4.2)
+
+
+@given(
+    curve=st.lists(st.tuples(st.floats(0.5, 10.0), st.floats(0.0, 1.0)), min_size=2, max_size=30),
+    grace=st.integers(1, 20),
+    split=st.integers(1, 29),
+)
+def test_a_resumed_trial_is_judged_as_if_it_had_never_stopped(curve, grace, split):
+    """Epochs recalled from the predecessor's run, then judged: the same verdicts as one
+    policy that saw every epoch (split before the first pruned epoch, as a pruned trial is
+    never re-queued)."""
+    whole = PruningPolicy(grace_epochs=grace)
+    verdicts = []
+    for e, (val, attention) in enumerate(curve, start=1):
+        verdicts.append(whole.decide(e, epoch(val, attention), never))
+        if verdicts[-1].prune:
+            break
+    split = min(split, len(verdicts) - 1)
+    if any(v.prune for v in verdicts[:split]):
+        return
+    resumed = PruningPolicy(grace_epochs=grace)
+    for e, (val, attention) in enumerate(curve[:split], start=1):
+        resumed.recall(e, epoch(val, attention))
+    later = [
+        resumed.decide(e, epoch(val, attention), never)
+        for e, (val, attention) in enumerate(curve[split : len(verdicts)], start=split + 1)
+    ]
+    assert later == verdicts[split:]
+    assert (resumed.best, resumed.attention, resumed.attention_formed) == (
+        whole.best,
+        whole.attention,
+        whole.attention_formed,
+    )

@@ -4,14 +4,17 @@ killed worker, an interrupted study, trials that diverge or raise, memory across
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from optuna.trial import TrialState
 
 from smart_tuner.search.budget import budget_of
+from smart_tuner.search.resume import LAST_CHECKPOINT, trained_epochs
 from smart_tuner.search.storage import storage_url
 from smart_tuner.search.study import open_study
 from smart_tuner.search.worker import run_worker, start_workers
@@ -59,15 +62,33 @@ def wait_for(predicate, timeout=120.0):
     raise AssertionError("timed out")
 
 
-def test_a_killed_worker_s_trial_is_failed_and_retried(make_spec):
-    spec = make_spec(n_trials=2, trial_epochs=4, name="killed")
+def checkpointed(trial) -> bool:
+    return (Path(trial.user_attrs.get("run_dir", "/nowhere")) / LAST_CHECKPOINT).is_file()
+
+
+def assert_continued(retry, before) -> None:
+    """The retry resumed its predecessor's run after the epochs it had trained: one folder
+    holding every epoch once, and Optuna told of every epoch, those before the kill too."""
+    run_dir = Path(retry.user_attrs["run_dir"])
+    assert retry.user_attrs["resumed_from"] == before.number
+    assert run_dir == Path(before.user_attrs["run_dir"])
+    log = (run_dir / "train.log").read_text(encoding="utf-8")
+    resumed_after = int(re.search(r"Resuming .* after epoch (\d+)", log, re.S).group(1))
+    epochs = retry.user_attrs["epochs"]
+    assert 1 <= resumed_after < epochs
+    assert [e for e, _ in trained_epochs(run_dir)] == list(range(1, epochs + 1))
+    assert sorted(retry.intermediate_values) == list(range(1, epochs + 1))
+
+
+def test_a_killed_worker_s_trial_is_failed_and_retried_from_its_last_checkpoint(make_spec):
+    spec = make_spec(n_trials=2, trial_epochs=6, name="killed")
     study = open_study(spec)
     [victim] = start_workers(spec, 1)
 
     def running():
         return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
-    wait_for(lambda: bool(running()) and running()[0].user_attrs.get("epochs"))
+    wait_for(lambda: bool(running()) and checkpointed(running()[0]))
     killed = running()[0].number
     os.kill(victim.pid, signal.SIGKILL)
     victim.join()
@@ -77,6 +98,7 @@ def test_a_killed_worker_s_trial_is_failed_and_retried(make_spec):
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(retries) == 1 and retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert retries[0].params == trials[killed].params
+    assert_continued(retries[0], trials[killed])
     assert_none_lost_or_duplicated(spec, [t for t in trials if t.number != killed])
 
 
@@ -87,8 +109,7 @@ def test_an_interrupted_study_continues_when_run_again(make_spec, stop):
     [worker] = start_workers(spec, 1)
     wait_for(
         lambda: any(
-            t.user_attrs.get("epochs")
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            checkpointed(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         )
     )
     os.kill(worker.pid, stop)  # Ctrl-C, or kill / docker stop
@@ -101,6 +122,7 @@ def test_an_interrupted_study_continues_when_run_again(make_spec, stop):
     trials = study.get_trials(deepcopy=False)
     rerun = [t for t in trials if t.user_attrs.get("requeued_from") == cut[0].number]
     assert len(rerun) == 1 and rerun[0].params == cut[0].params
+    assert_continued(rerun[0], cut[0])
     assert budget_of(trials, spec.n_trials).finished == 2
 
 

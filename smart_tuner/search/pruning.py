@@ -68,10 +68,7 @@ class PruningPolicy:
         self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
     ) -> Verdict:
         verdict = self._decide(epoch, metrics, loss_rule)
-        for key in self.watched:
-            value = metrics.get(key, math.nan)
-            if _finite(value):
-                self.best[key] = min(self.best.get(key, math.inf), float(value))
+        self._remember_best(metrics)
         if verdict.prune:
             self.log.append(f"epoch {epoch}: pruned ({verdict.rule}): {verdict.reason}")
         return verdict
@@ -80,10 +77,7 @@ class PruningPolicy:
         """Learn an epoch trained before the trial was resumed (its verdict was given then):
         the best losses and the attention history, so that the next epochs are judged as if
         the trial had never stopped."""
-        for key in self.watched:
-            value = metrics.get(key, math.nan)
-            if _finite(value):
-                self.best[key] = min(self.best.get(key, math.inf), float(value))
+        self._remember_best(metrics)
         score = metrics.get("attention_score", math.nan)
         if _finite(score):
             self.attention.append(float(score))
@@ -93,6 +87,12 @@ class PruningPolicy:
             and self.recent_attention >= self.min_attention_score
         ):
             self.attention_formed = True
+
+    def _remember_best(self, metrics: Mapping[str, float]) -> None:
+        for key in self.watched:
+            value = metrics.get(key, math.nan)
+            if _finite(value):
+                self.best[key] = min(self.best.get(key, math.inf), float(value))
 
     def _decide(
         self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]

@@ -13,13 +13,13 @@ or it ran on another machine's disk), the retry starts afresh in its own folder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
+from smart_tuner.events import read_records
 from smart_tuner.search.budget import REQUEUED_FROM
 
 RESUMED_FROM = "resumed_from"  # user attribute: the trial whose run this one continued
@@ -55,20 +55,10 @@ def resumable_run(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> Resumabl
 
 
 def trained_epochs(run_dir: Path, before: int | None = None) -> list[tuple[int, dict[str, float]]]:
-    """The run's epoch records in metrics.jsonl (epoch, metrics), oldest first; only those
-    before epoch `before` when given. A torn last line (the process was killed mid-write)
-    is skipped."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
+    """The run's epoch records in metrics.jsonl (epoch, numeric metrics), oldest first; only
+    those before epoch `before` when given."""
     epochs: dict[int, dict[str, float]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(record, dict) or record.get("event") != "epoch_ended":
-            continue
+    for record in read_records(run_dir / "metrics.jsonl"):
         epoch = int(record.get("epoch", 0) or 0)
         if epoch >= 1 and (before is None or epoch < before):
             epochs[epoch] = {

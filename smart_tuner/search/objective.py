@@ -31,7 +31,7 @@ import optuna
 from smart_tuner.config import Config
 from smart_tuner.search.budget import INTERRUPTED, SURPLUS, is_surplus
 from smart_tuner.search.mel_objective import SUMMARY_KEY, unscored_reason
-from smart_tuner.search.pruning import PruningPolicy, grace_for_batch
+from smart_tuner.search.pruning import LOSS_RULES, PruningPolicy, grace_for_batch
 from smart_tuner.search.resume import RESUMED_FROM, resumable_run, trained_epochs
 from smart_tuner.search.space import SearchSpace
 from smart_tuner.search.study import OBJECTIVE, StudySpec
@@ -69,6 +69,7 @@ def pruning_policy(base: Config, trial: dict[str, Any]) -> PruningPolicy:
         attention_window=settings.attention_window,
         divergence_factor=settings.divergence_factor,
         objective=OBJECTIVE,
+        loss_rule=LOSS_RULES[settings.loss_pruner],
     )
 
 

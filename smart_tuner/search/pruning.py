@@ -38,6 +38,12 @@ class Verdict:
 
 CONTINUE = Verdict(False)
 
+LOSS_RULES = {  # search.loss_pruner -> the reason a trial pruned by it is given
+    "halving": "not in the top third of the trials at this rung (successive halving)",
+    "median": "the trial's best so far is worse than the median of the completed trials at "
+    "this epoch (median rule)",
+}
+
 
 @dataclass
 class PruningPolicy:
@@ -49,6 +55,7 @@ class PruningPolicy:
     divergence_factor: float = 3.0
     objective: str = "val_loss"
     attention_window: int = 3
+    loss_rule: str = LOSS_RULES["halving"]  # what a loss verdict says, after the loss
     best: dict[str, float] = field(default_factory=dict)  # lowest loss so far, per key
     attention: list[float] = field(default_factory=list)  # attention_score per epoch
     attention_formed: bool = False  # judged formed at or after the grace point
@@ -137,8 +144,7 @@ class PruningPolicy:
         if loss_rule():
             return Verdict(
                 True,
-                f"{self.objective} {loss:.4g} at epoch {epoch} is among the worst of the "
-                "trials that reached this epoch (successive halving)",
+                f"{self.objective} {loss:.4g} at epoch {epoch}: {self.loss_rule}",
                 "loss",
             )
         return CONTINUE

@@ -150,6 +150,20 @@ def test_a_trial_of_twice_the_batch_is_judged_on_attention_at_twice_the_epoch():
         assert verdict.prune and f"grace point {grace}" in verdict.reason
 
 
+def test_a_loss_verdict_names_the_loss_rule_the_study_uses():
+    for loss_pruner, named, other in (
+        ("halving", "successive halving", "median"),
+        ("median", "median rule", "halving"),
+    ):
+        base = load_config(
+            None, {"search.loss_pruner": loss_pruner, "search.alignment_grace_epochs": 1}
+        )
+        policy = pruning_policy(base, base.model_dump(mode="json"))
+        verdict = policy.decide(1, epoch(3.0, attention=0.8), always)
+        assert verdict.rule == "loss" and named in verdict.reason
+        assert other not in verdict.reason
+
+
 def _third_trial_pruned(loss_pruner: str, value_at_grace: float) -> bool:
     """Two trials finished (val_loss 3.9 and 4.3 at epoch 20); is a third pruned at epoch 20?"""
     import optuna

@@ -206,6 +206,12 @@ def main() -> None:
         help="alignment grace point (epoch; the small model aligns at 19-20 of batch 16 here)",
     )
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run are FIRST..FIRST+SEEDS-1 (to add seeds to a table in pieces)",
+    )
     parser.add_argument("--methods", default="tts,tpe,random")
     parser.add_argument("--jobs", type=int, default=1, help="searches run at once")
     parser.add_argument(
@@ -238,7 +244,11 @@ def main() -> None:
         else:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="search_bench_")))
         config, dataset = base_config(args, work)
-        searches = [(m, seed) for seed in range(args.seeds) for m in args.methods.split(",")]
+        searches = [
+            (m, seed)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+            for m in args.methods.split(",")
+        ]
         jobs = [(config, dataset, work, method, seed, args) for method, seed in searches]
         if args.table_only:
             storage = f"sqlite:///{work / 'bench.db'}"

@@ -3,7 +3,7 @@
 
 Usage::
 
-    flock /tmp/st/cpu.lock .venv/bin/python benchmarks/calibration_corpora.py OUT [--utterances N]
+    .venv/bin/python benchmarks/calibration_corpora.py OUT [--utterances N]
 
 For every voice (Debian's espeak-ng, flite and festival voices; English and Russian) it writes
 small LJSpeech corpora (OUT/<voice>/<variant>/metadata.csv + wavs/) and OUT/manifest.json:

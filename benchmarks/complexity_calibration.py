@@ -4,7 +4,7 @@
 Usage::
 
     .venv/bin/python benchmarks/calibration_corpora.py /tmp/calib      # build once (minutes)
-    flock /tmp/st/cpu.lock .venv/bin/python benchmarks/complexity_calibration.py /tmp/calib
+    .venv/bin/python benchmarks/complexity_calibration.py /tmp/calib
 
 For each flag the negatives are the unmodified corpora (two per voice) and the positives the
 corpora with that property planted at each strength (see calibration_corpora.py). A threshold

@@ -2,7 +2,7 @@
 the quality monitor (free-running synthesis scored by MCD and DNSMOS) vs the training between
 two progress analyses.
 
-    flock /tmp/st/cpu.lock python benchmarks/monitoring_overhead.py [--dataset DIR]
+    python benchmarks/monitoring_overhead.py [--dataset DIR]
         [--epochs 3] [--checkpoint TRAINED.pt]
 
 Trains the `small` preset for a few epochs on the demo corpus (or --dataset) and, in the same

@@ -1,7 +1,7 @@
 """Which local study storage holds up under several workers: SQLite (our settings) or Optuna's
 JournalStorage on a file?
 
-    flock /tmp/st/cpu.lock .venv/bin/python benchmarks/storage_contention.py [--workers 4]
+    .venv/bin/python benchmarks/storage_contention.py [--workers 4]
         [--trials 40] [--epochs 30]
 
 Each backend gets the same load: `--workers` processes share one study, each asks for trials

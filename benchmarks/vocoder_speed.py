@@ -1,7 +1,7 @@
 """Real-time factor of each vocoder: seconds of compute per second of audio (below 1 = faster
 than real time), on 1 and 2 CPU threads, and on CUDA when present.
 
-    flock /tmp/st/cpu.lock .venv/bin/python benchmarks/vocoder_speed.py [--items 4] [--repeats 2]
+    .venv/bin/python benchmarks/vocoder_speed.py [--items 4] [--repeats 2]
 
 The input is the log-mel of demo-corpus recordings (what a 3-second sentence costs). For
 HiFi-GAN it also prints where the time goes: the input convolution, each of the four

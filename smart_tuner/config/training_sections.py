@@ -166,7 +166,8 @@ class TrainingConfig(Section):
     amp: bool = Field(
         True,
         description="Mixed precision: float16 on CUDA; bfloat16 on CPUs that compute it "
-        "natively (AVX512-BF16/AMX), measured ~1.8x faster per step; float32 elsewhere.",
+        "natively (AVX512-BF16/AMX), measured ~1.8x faster per step; float32 elsewhere (emulated "
+        "bf16 was ~1.8x slower).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     num_threads: int | None = Field(None, ge=1, le=256)

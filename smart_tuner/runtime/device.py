@@ -29,13 +29,14 @@ def configure_threads(num_threads: int | None) -> int:
 
 
 def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX): there bf16 matrix
-    products run ~2x faster than float32; elsewhere bf16 is emulated and slower."""
+    """True where the CPU computes bf16 natively (AVX512-BF16 or AMX): there bf16 matrix
+    products run ~1.8x faster than float32. Elsewhere oneDNN emulates bf16 and a training
+    step is slower than in float32 (on an AVX512 Xeon without BF16: 3.68 s against 2.04 s),
+    so oneDNN's own "bf16 supported" (true on any AVX512 CPU) is not the test."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     try:
-        return bool(
-            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        )
-    except (AttributeError, RuntimeError):
+        return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
+    except RuntimeError:
         return False
 
 

@@ -176,6 +176,11 @@ def best_of(trials: list[dict[str, Any]], aligned: bool = True) -> float:
     return min(values) if values else math.inf
 
 
+def _shown(value: float) -> str:
+    """A value for the table; "-" where no trial has one yet (best_of's inf)."""
+    return f"{value:.4f}" if math.isfinite(value) else "-"
+
+
 def quality_of_best(trials: list[dict[str, Any]]) -> str:
     best = best_of(trials)
     chosen = [t for t in trials if t["value"] == best and t["aligned"]]
@@ -300,8 +305,8 @@ def main() -> None:
             str(len(trials)),
             str(sum(t["epochs"] for t in trials)),
             str(sum(t["state"] == "PRUNED" for t in trials)),
-            f"{best_of(trials):.4f}",
-            f"{best_of(trials, aligned=False):.4f}",
+            _shown(best_of(trials)),
+            _shown(best_of(trials, aligned=False)),
             quality_of_best(trials),
             "-" if reach is None else str(reach),
             "-" if near is None else str(near),

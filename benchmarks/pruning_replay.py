@@ -57,6 +57,7 @@ class Rule:
     mode: str  # PruningPolicy.mode
     pruner: Callable[[int], optuna.pruners.BasePruner | None]  # grace point -> the pruner
     running_best: bool = False  # report the best val_loss so far, not the epoch's own
+    study_grace: bool = False  # the grace point learned from the study's earlier trials
 
 
 def rules(grace: int) -> list[Rule]:
@@ -70,14 +71,22 @@ def rules(grace: int) -> list[Rule]:
         Rule("oracle: all but the best stopped at the grace point", "oracle", lambda _: None),
         Rule("median from epoch 1", "loss_only", lambda _: _median()),
         Rule("halving from epoch 1", "loss_only", halving(1)),
-        Rule("attention rule only", "tts", lambda _: optuna.pruners.NopPruner()),
-        Rule(f"tts: loss rung at the grace point ({grace})", "tts", halving(grace)),
+        Rule("attention rule only, fixed grace", "tts", lambda _: optuna.pruners.NopPruner()),
+        Rule(f"tts, fixed grace: loss rung at the grace point ({grace})", "tts", halving(grace)),
         Rule(f"tts: loss rung at {grace + 3}", "tts", halving(grace + 3)),
         Rule(f"tts: loss rung at {grace + 5}", "tts", halving(grace + 5)),
         Rule(
             "tts: median from the grace point",
             "tts",
             lambda g: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=g),
+        ),
+        Rule("attention rule only, study grace", "tts", lambda _: None, study_grace=True),
+        Rule("tts, study grace: halving (the default)", "tts", halving(grace), study_grace=True),
+        Rule(
+            "tts, study grace: median",
+            "tts",
+            lambda g: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=g),
+            study_grace=True,
         ),
         Rule(f"tts: rung at {grace}, best so far", "tts", halving(grace), running_best=True),
         Rule(
@@ -120,11 +129,17 @@ def replay(curves: list[Curve], rule: Rule, grace: int) -> list[Outcome]:
     if rule.mode == "oracle":
         return oracle(curves, grace)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", pruner=rule.pruner(grace))
+    pruner = rule.pruner(grace) or optuna.pruners.NopPruner()
+    study = optuna.create_study(direction="minimize", pruner=pruner)
     outcomes = []
+    onsets: list[int] = []  # when the finished trials' attention formed
     for curve in curves:
         trial = study.ask()
-        policy = PruningPolicy(mode=rule.mode, grace_epochs=grace)  # type: ignore[arg-type]
+        policy = PruningPolicy(
+            mode=rule.mode,  # type: ignore[arg-type]
+            grace_epochs=grace,
+            study_onsets=(lambda: onsets) if rule.study_grace else None,
+        )
         stopped = None
         so_far = math.inf
         for epoch, metrics in enumerate(curve, start=1):
@@ -133,6 +148,8 @@ def replay(curves: list[Curve], rule: Rule, grace: int) -> list[Outcome]:
             if policy.decide(epoch, metrics, trial.should_prune).prune:
                 stopped = epoch
                 break
+        if policy.onset is not None:
+            onsets.append(policy.onset)
         if stopped is None:
             study.tell(trial, min(m["val_loss"] for m in curve))
             outcomes.append(Outcome(len(curve), answer(curve)))

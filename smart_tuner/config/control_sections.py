@@ -93,8 +93,17 @@ class SearchSettings(Section):
         "or its median rule (a trial's best so far against the median of the completed "
         "trials at the same epoch, every epoch; gentler in small studies).",
     )
+    alignment_grace: Literal["study", "fixed"] = Field(
+        "study",
+        description="study: the grace point is the latest epoch at which the study's finished "
+        "trials formed attention, + attention_window (at least alignment_grace_epochs; none "
+        "until one has formed); fixed: alignment_grace_epochs.",
+    )
     alignment_grace_epochs: int = Field(
-        10, ge=1, description="No pruning on loss before this epoch; attention must form by it."
+        10,
+        ge=1,
+        description="No pruning on loss before this epoch; with alignment_grace: fixed, "
+        "attention must form by it.",
     )
     min_attention_score: float = Field(
         0.3,

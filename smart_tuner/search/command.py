@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from smart_tuner.config import Config, ConfigError
+from smart_tuner.config import Config, ConfigError, SearchSettings
 
 REFRESH_SECONDS = 2.0
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         config = config_for(args.config, {**_overrides(args), **recipe})
         console.print(
             "Demo recipe: the `small` preset (--preset base for the paper's sizes), attention "
-            f"judged at epoch {DEMO_GRACE_EPOCHS} of batch {config.training.batch_size}."
+            f"judged from epoch {DEMO_GRACE_EPOCHS} of batch {config.training.batch_size} on."
         )
     name = args.study_name or study_name_for(dataset)
     study_dir = Path(args.out) if args.out else Path("runs") / name
@@ -194,9 +194,8 @@ def run_search(
         f"of at most {settings.trial_epochs} epochs"
         + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
         + f", {settings.sampler.upper()} sampler, ranked by {_objective_words(settings)}, "
-        f"pruning '{settings.pruning}' on val_loss (grace point: "
-        f"epoch {settings.alignment_grace_epochs} at batch size {config.training.batch_size}, "
-        "the same number of updates at another), "
+        f"pruning '{settings.pruning}' on val_loss (grace point: {_grace_words(settings)} "
+        f"at batch size {config.training.batch_size}, the same number of updates at another), "
         f"{workers} worker(s) here"
         + (f", one per GPU ({gpus} GPUs). " if gpus else ". ")
         + f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"
@@ -327,3 +326,12 @@ def _report(
     if interrupted:
         done = budget_of(trials, spec.n_trials).finished
         console.print(f"Re-run the same command to continue ({done} trials done).")
+
+
+def _grace_words(settings: SearchSettings) -> str:
+    if settings.alignment_grace == "fixed":
+        return f"epoch {settings.alignment_grace_epochs}"
+    return (
+        f"where this study's trials formed attention, + {settings.attention_window} epochs, "
+        f"not before epoch {settings.alignment_grace_epochs}; none until one has formed"
+    )

@@ -22,7 +22,7 @@ import math
 import multiprocessing as mp
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,16 @@ from smart_tuner.search.study import OBJECTIVE, StudySpec
 from smart_tuner.search.trial_process import TrialJob, run_trial
 
 POLL_SECONDS = 0.5
+ONSET = "attention_onset"  # user attr: epoch its attention formed, at the config's batch size
+
+
+def finished_onsets(trials: Iterable[optuna.trial.FrozenTrial]) -> list[float]:
+    """When the study's finished trials that ended with attention formed had formed it."""
+    return [
+        float(t.user_attrs[ONSET])
+        for t in trials
+        if t.state.is_finished() and isinstance(t.user_attrs.get(ONSET), int | float)
+    ]
 
 
 class TrialFailed(Exception):
@@ -54,17 +64,30 @@ def trial_config(spec: StudySpec, space: SearchSpace, params: dict[str, Any]) ->
     return space.apply(base, params, **extra).model_dump(mode="json")
 
 
-def pruning_policy(base: Config, trial: dict[str, Any]) -> PruningPolicy:
+def pruning_policy(
+    base: Config,
+    trial: dict[str, Any],
+    study_onsets: Callable[[], Iterable[float]] | None = None,
+) -> PruningPolicy:
     """The TTS pruning rule for one trial (`trial`: its config as trial_config made it), its
-    grace point scaled to the trial's batch size."""
+    grace point scaled to the trial's batch size. `study_onsets`: the epochs at which the
+    study's finished trials formed attention, counted at the config's batch size (the
+    `ONSET` attribute); used with `search.alignment_grace: study`."""
     settings = base.search
+    batch_size = int(trial["training"]["batch_size"])
+
+    def onsets_here() -> list[int]:
+        assert study_onsets is not None
+        scale = batch_size / base.training.batch_size
+        return [max(1, math.ceil(o * scale - 1e-9)) for o in study_onsets()]
+
+    adaptive = settings.alignment_grace == "study" and study_onsets is not None
     return PruningPolicy(
         mode=settings.pruning,
         grace_epochs=grace_for_batch(
-            settings.alignment_grace_epochs,
-            int(trial["training"]["batch_size"]),
-            base.training.batch_size,
+            settings.alignment_grace_epochs, batch_size, base.training.batch_size
         ),
+        study_onsets=onsets_here if adaptive else None,
         min_attention_score=settings.min_attention_score,
         attention_window=settings.attention_window,
         divergence_factor=settings.divergence_factor,
@@ -144,7 +167,11 @@ class Objective:
             raise TrialFailed(reason)
 
     def _run(self, trial: optuna.Trial, job: TrialJob) -> float:
-        policy = pruning_policy(self.spec.base_config(), job.config)
+        policy = pruning_policy(
+            self.spec.base_config(),
+            job.config,
+            lambda: finished_onsets(trial.study.get_trials(deepcopy=False)),
+        )
         ctx = mp.get_context("spawn")
         ours, theirs = ctx.Pipe()
         process = ctx.Process(target=run_trial, args=(job, theirs), name=f"trial-{trial.number}")
@@ -194,6 +221,7 @@ class Objective:
                 trial.report(value, epoch)
             policy.recall(epoch, metrics)
             trial.set_user_attr("epochs", epoch)
+        self._publish_onset(trial, policy)
 
     def _epoch(
         self, trial: optuna.Trial, policy: PruningPolicy, epoch: int, metrics: dict[str, float]
@@ -204,7 +232,18 @@ class Objective:
         trial.set_user_attr("epochs", epoch)
         trial.set_user_attr("attention_score", _rounded(metrics.get("attention_score")))
         verdict = policy.decide(epoch, metrics, trial.should_prune)
+        self._publish_onset(trial, policy)
         return verdict.reason if verdict.prune else None
+
+    def _publish_onset(self, trial: optuna.Trial, policy: PruningPolicy) -> None:
+        """The epoch the trial's attention formed (None while not formed), counted at the
+        config's batch size, for the grace point of the study's later trials."""
+        onset = None
+        if policy.onset is not None:
+            base = self.spec.base_config().training.batch_size
+            onset = policy.onset * base / int(trial.params.get("batch_size", base))
+        if trial.user_attrs.get(ONSET) != onset:
+            trial.set_user_attr(ONSET, onset)
 
     def _score(
         self,

@@ -5,9 +5,15 @@ first epochs while its alignment forms. A plain median rule on loss prunes those
 
 1. a trial that diverged (non-finite loss, or training or validation loss far above its own
    best) is pruned at once, whatever the epoch;
-2. before the alignment grace point nothing is pruned on loss; the grace point is set in
-   epochs at the config's batch size and counts optimizer updates for a trial of another
-   batch size (`grace_for_batch`);
+2. before the alignment grace point nothing is pruned on loss. The grace point is learned from
+   the study (`study_onsets`, the default): the latest epoch at which one of its finished
+   trials had formed its attention, plus `attention_window`, and never before
+   `grace_epochs`; until a trial has formed attention there is none, and only divergence
+   prunes. Alignment comes at epochs that move with the learning rate, r and even the
+   arithmetic (in float32 on a CPU the demo's best points formed at epochs 24-26, in bf16 at
+   15-23), so a grace point fixed in epochs pruned every point of a search. Fixed
+   (`study_onsets` None), it is `grace_epochs`. Either way it is counted at the config's
+   batch size and in optimizer updates for a trial of another one (`grace_for_batch`);
 3. from the grace point on, a trial whose attention is not formed now is pruned: the mean
    attention_score of its last `attention_window` epochs is below `min_attention_score`.
    Not the best score ever seen: before attention forms the score wanders between ~0.14 and
@@ -22,7 +28,7 @@ Plain Python, no Optuna and no torch: the loss rule is passed in as a callable.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -59,6 +65,9 @@ class PruningPolicy:
     best: dict[str, float] = field(default_factory=dict)  # lowest loss so far, per key
     attention: list[float] = field(default_factory=list)  # attention_score per epoch
     attention_formed: bool = False  # judged formed at or after the grace point
+    onset: int | None = None  # first epoch of the current formed stretch; None: not formed
+    # the study's finished trials' onsets, in this trial's epochs; None: a fixed grace point
+    study_onsets: Callable[[], Iterable[int]] | None = None
     log: list[str] = field(default_factory=list)
 
     @property
@@ -70,6 +79,20 @@ class PruningPolicy:
         """Mean attention_score of the last `attention_window` epochs (0 before any)."""
         window = self.attention[-max(1, self.attention_window) :]
         return sum(window) / len(window) if window else 0.0
+
+    def grace_point(self) -> tuple[int | None, str]:
+        """The epoch from which attention and loss are judged (None: not yet), and why."""
+        if self.study_onsets is None:
+            return self.grace_epochs, f"grace point {self.grace_epochs}"
+        onsets = [*self.study_onsets(), *([self.onset] if self.onset is not None else [])]
+        if not onsets:
+            return None, "no trial of the study has formed attention yet"
+        latest = max(onsets)
+        point = max(self.grace_epochs, latest + self.attention_window)
+        return point, (
+            f"grace point {point}: this study's trials formed attention by epoch {latest}, "
+            f"+ {self.attention_window}"
+        )
 
     def decide(
         self, epoch: int, metrics: Mapping[str, float], loss_rule: Callable[[], bool]
@@ -85,15 +108,24 @@ class PruningPolicy:
         the best losses and the attention history, so that the next epochs are judged as if
         the trial had never stopped."""
         self._remember_best(metrics)
-        score = metrics.get("attention_score", math.nan)
-        if _finite(score):
-            self.attention.append(float(score))
+        self._remember_attention(epoch, metrics)
+        point, _ = self.grace_point()
         if (
             self.mode == "tts"
-            and epoch >= self.grace_epochs
+            and point is not None
+            and epoch >= point
             and self.recent_attention >= self.min_attention_score
         ):
             self.attention_formed = True
+
+    def _remember_attention(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        score = metrics.get("attention_score", math.nan)
+        if _finite(score):
+            self.attention.append(float(score))
+        if self.recent_attention < self.min_attention_score:
+            self.onset = None
+        elif self.onset is None:
+            self.onset = epoch
 
     def _remember_best(self, metrics: Mapping[str, float]) -> None:
         for key in self.watched:
@@ -119,11 +151,10 @@ class PruningPolicy:
                     f"{self.divergence_factor:g}x its best {best:.4g}",
                     "diverged",
                 )
-        score = metrics.get("attention_score", math.nan)
-        if _finite(score):
-            self.attention.append(float(score))
+        self._remember_attention(epoch, metrics)
         if self.mode == "tts":
-            if epoch < self.grace_epochs:
+            point, why = self.grace_point()
+            if point is None or epoch < point:
                 return CONTINUE
             recent = self.recent_attention
             if recent >= self.min_attention_score:
@@ -136,7 +167,7 @@ class PruningPolicy:
                 )
                 return Verdict(
                     True,
-                    f"{what} (grace point {self.grace_epochs}): attention_score {recent:.3f} "
+                    f"{what} ({why}): attention_score {recent:.3f} "
                     f"(mean of the last {min(self.attention_window, len(self.attention) or 1)} "
                     f"epochs) < {self.min_attention_score:g}",
                     "attention",

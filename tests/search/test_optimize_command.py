@@ -123,4 +123,4 @@ def test_on_the_demo_corpus_attention_is_judged_where_the_small_model_aligns(mon
     assert config.model.preset == "small"
     assert config.search.alignment_grace_epochs == command.DEMO_GRACE_EPOCHS
     assert load_config(None).search.alignment_grace_epochs < command.DEMO_GRACE_EPOCHS
-    assert f"epoch {command.DEMO_GRACE_EPOCHS}" in out.getvalue()
+    assert f"epoch {command.DEMO_GRACE_EPOCHS} of batch" in out.getvalue()

@@ -228,3 +228,64 @@ def test_a_resumed_trial_is_judged_as_if_it_had_never_stopped(curve, grace, spli
         whole.attention,
         whole.attention_formed,
     )
+
+
+# seed 2 of the search benchmark, float32 (lr 3.7e-4, r 3): a lucky stretch at epochs 7-10,
+# then flat at ~0.2 until attention formed for good at epoch 24
+FORMED_AT_24 = [0.14, 0.18, 0.24, 0.15, 0.16, 0.19, 0.34, 0.35, 0.32, 0.25, 0.21, 0.28, 0.22]
+FORMED_AT_24 += [0.17, 0.21, 0.19, 0.22, 0.24, 0.23, 0.24, 0.24, 0.3, 0.34, 0.4, 0.41, 0.45]
+
+
+def test_the_onset_is_where_the_attention_formed_for_good_not_a_lucky_stretch():
+    policy = PruningPolicy(grace_epochs=20, study_onsets=lambda: [])
+    onsets = []
+    for e, a in enumerate(FORMED_AT_24, start=1):
+        policy.decide(e, epoch(4.0, a), never)
+        onsets.append(policy.onset)
+    assert onsets[8:10] == [9, 9]  # formed for a while (mean of 3 epochs >= 0.3)...
+    assert onsets[10:23] == [None] * 13  # ...lost again...
+    assert onsets[23:] == [24, 24, 24]  # ...and formed for good at 24
+
+
+def test_with_a_study_grace_point_nothing_is_judged_on_attention_before_a_trial_formed():
+    policy = PruningPolicy(grace_epochs=20, study_onsets=lambda: [])
+    verdicts = [policy.decide(e, epoch(5.0, a), always) for e, a in enumerate(NEVER_ALIGNED, 1)]
+    assert not any(v.prune for v in verdicts)  # neither on attention nor on loss
+    assert policy.grace_point() == (None, "no trial of the study has formed attention yet")
+
+
+def test_the_study_grace_point_waits_for_the_latest_onset_the_study_has_seen():
+    onsets = [17, 24]
+    late = PruningPolicy(grace_epochs=20, study_onsets=lambda: onsets)
+    assert late.grace_point()[0] == 27  # 24 + attention_window
+    for e, a in enumerate(FORMED_AT_24, start=1):  # as late as the latest: kept
+        assert not late.decide(e, epoch(4.0, a), never).prune
+    never_aligned = PruningPolicy(grace_epochs=20, study_onsets=lambda: onsets)
+    curve = NEVER_ALIGNED + [0.2] * 6  # 30 epochs
+    verdicts = [never_aligned.decide(e, epoch(5.0, a), never) for e, a in enumerate(curve, 1)]
+    assert [v.prune for v in verdicts[:26]] == [False] * 26 and verdicts[26].prune  # epoch 27
+    assert "formed attention by epoch 24, + 3" in verdicts[26].reason
+    # early onsets never bring the grace point before alignment_grace_epochs
+    onsets[:] = [5]
+    assert never_aligned.grace_point()[0] == 20
+
+
+def test_the_trials_own_onset_opens_the_loss_rule_when_the_study_has_none():
+    policy = PruningPolicy(grace_epochs=1, study_onsets=lambda: [])
+    assert not policy.decide(1, epoch(5.0, 0.6), always).prune  # formed at 1: judged from 4
+    assert not policy.decide(3, epoch(5.0, 0.6), always).prune
+    assert policy.decide(4, epoch(5.0, 0.6), always).rule == "loss"
+
+
+def test_the_study_grace_point_counts_onsets_in_updates_for_another_batch_size():
+    base = load_config(None, {"training.batch_size": 16, "search.alignment_grace_epochs": 10})
+    assert base.search.alignment_grace == "study"
+    space = SearchSpace.from_config(base)
+    for batch, point in ((16, 27), (32, 51), (8, 15)):
+        trial = space.apply(base, {"batch_size": batch}).model_dump(mode="json")
+        # a trial of batch 16 formed at 24: 48 epochs at batch 32, 12 at batch 8
+        policy = pruning_policy(base, trial, lambda: [24.0])
+        assert policy.grace_point()[0] == point
+    fixed = load_config(None, {"search.alignment_grace": "fixed"})
+    policy = pruning_policy(fixed, fixed.model_dump(mode="json"), lambda: [24.0])
+    assert policy.grace_point()[0] == fixed.search.alignment_grace_epochs

@@ -167,3 +167,23 @@ def test_memory_after_many_trials_stays_near_the_first(make_spec):
     assert len(trials) == 3
     # each trial's model, optimizer and mel cache lived and died in its own process
     assert after_three - after_first < 40 * 2**20, (after_first, after_three)
+
+
+def test_each_trial_tells_the_study_when_its_attention_formed(make_spec):
+    """What the study's grace point is learned from: `attention_onset` on each trial, counted
+    in the config's batch size (a threshold of 0 is met from the first epoch), and read back
+    from finished trials only."""
+    import optuna
+
+    from smart_tuner.search.objective import ONSET, finished_onsets
+
+    spec = make_spec(n_trials=2, trial_epochs=2, name="onsets")
+    run_worker(spec)
+    _, trials = finished(spec)
+    base = spec.base_config().training.batch_size
+    onsets = [base / t.params["batch_size"] for t in trials]  # epoch 1 of its own batch size
+    assert [t.user_attrs[ONSET] for t in trials] == onsets
+    assert finished_onsets(trials) == onsets
+    running = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={ONSET: 3.0})
+    never = optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={ONSET: None})
+    assert finished_onsets([*trials, running, never]) == onsets

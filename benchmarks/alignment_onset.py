@@ -30,6 +30,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smart_tuner.events import read_records  # noqa: E402
+from smart_tuner.search.pruning import PruningPolicy  # noqa: E402
 
 BANDS = (0.0, 2e-4, 3e-4, 4.5e-4, 8e-4, 1.5e-3, math.inf)
 
@@ -47,16 +48,13 @@ class Onset:
 
 def formed_at(scores: list[float], window: int, min_score: float) -> int | None:
     """The epoch from which the mean of the last `window` attention scores stays at least
-    `min_score` to the trial's end: before attention forms the score wanders (0.14-0.36 on
-    the demo corpus), so the first epoch over the line is often a lucky one."""
-    formed = None
-    for epoch in range(1, len(scores) + 1):
-        recent = scores[max(0, epoch - window) : epoch]
-        if sum(recent) / len(recent) < min_score:
-            formed = None
-        elif formed is None:
-            formed = epoch
-    return formed
+    `min_score` to the trial's end, as the pruning rule sees it (`PruningPolicy.onset`, what a
+    trial tells its study): before attention forms the score wanders (0.14-0.36 on the demo
+    corpus), so the first epoch over the line is often a lucky one."""
+    policy = PruningPolicy(mode="none", attention_window=window, min_attention_score=min_score)
+    for epoch, score in enumerate(scores, start=1):
+        policy.recall(epoch, {"attention_score": score})
+    return policy.onset
 
 
 def onsets(storage: str, names: list[str], window: int, min_score: float) -> list[Onset]:

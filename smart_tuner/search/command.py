@@ -194,8 +194,9 @@ def run_search(
         f"of at most {settings.trial_epochs} epochs"
         + (f" / {settings.trial_max_minutes:g} min" if settings.trial_max_minutes else "")
         + f", {settings.sampler.upper()} sampler, ranked by {_objective_words(settings)}, "
-        f"pruning '{settings.pruning}' on val_loss (grace point: {_grace_words(settings)} "
-        f"at batch size {config.training.batch_size}, the same number of updates at another), "
+        f"pruning '{settings.pruning}' on val_loss (grace point, in epochs of batch size "
+        f"{config.training.batch_size} and the same number of updates at another: "
+        f"{_grace_words(settings)}), "
         f"{workers} worker(s) here"
         + (f", one per GPU ({gpus} GPUs). " if gpus else ". ")
         + f"Searched: {', '.join(space.keys)}. Study folder: {study_dir}"

@@ -138,6 +138,12 @@ def _worker_main(spec: StudySpec, worker: int, log_path: str) -> None:
     """SIGTERM (`kill`, `docker stop`, a scheduler) ends a worker like Ctrl-C: the trial it
     cut short is re-queued instead of waiting for the heartbeat check."""
     logging.basicConfig(filename=log_path, level=logging.INFO)
+    # Optuna's own notes (a trial cut short, with its traceback) and Python's warnings go to
+    # the worker's log: on the terminal they would break the live table, and an interrupted
+    # trial is no crash to show a traceback for
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    logging.captureWarnings(True)
     if spec.gpus:  # before CUDA starts: this worker and its trials see one GPU, as cuda:0
         os.environ["CUDA_VISIBLE_DEVICES"] = str(worker % spec.gpus)
         log.info("worker %d trains on GPU %d", worker, worker % spec.gpus)

@@ -103,7 +103,7 @@ def test_a_killed_worker_s_trial_is_failed_and_retried_from_its_last_checkpoint(
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_study_continues_when_run_again(make_spec, stop):
+def test_an_interrupted_study_continues_when_run_again(make_spec, stop, capfd):
     spec = make_spec(n_trials=2, trial_epochs=3, name="interrupted")
     study = open_study(spec)
     [worker] = start_workers(spec, 1)
@@ -114,6 +114,10 @@ def test_an_interrupted_study_continues_when_run_again(make_spec, stop):
     )
     os.kill(worker.pid, stop)  # Ctrl-C, or kill / docker stop
     join([worker])
+    # no traceback on the user's terminal: Optuna's note of the cut trial is in the worker log
+    assert "Traceback" not in capfd.readouterr().err
+    worker_log = (Path(spec.study_dir) / "worker-0.log").read_text(encoding="utf-8")
+    assert "KeyboardInterrupt" in worker_log
     first = study.get_trials(deepcopy=False)
     cut = [t for t in first if t.state == TrialState.FAIL]
     assert len(cut) == 1 and cut[0].user_attrs["fail_reason"] == "interrupted (re-queued)"

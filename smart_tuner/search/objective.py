@@ -75,19 +75,20 @@ def pruning_policy(
     `ONSET` attribute); used with `search.alignment_grace: study`."""
     settings = base.search
     batch_size = int(trial["training"]["batch_size"])
+    onsets_here: Callable[[], list[int]] | None = None
+    if settings.alignment_grace == "study" and study_onsets is not None:
+        read, scale = study_onsets, batch_size / base.training.batch_size
 
-    def onsets_here() -> list[int]:
-        assert study_onsets is not None
-        scale = batch_size / base.training.batch_size
-        return [max(1, math.ceil(o * scale - 1e-9)) for o in study_onsets()]
+        def scaled() -> list[int]:  # in this trial's epochs
+            return [max(1, math.ceil(o * scale - 1e-9)) for o in read()]
 
-    adaptive = settings.alignment_grace == "study" and study_onsets is not None
+        onsets_here = scaled
     return PruningPolicy(
         mode=settings.pruning,
         grace_epochs=grace_for_batch(
             settings.alignment_grace_epochs, batch_size, base.training.batch_size
         ),
-        study_onsets=onsets_here if adaptive else None,
+        study_onsets=onsets_here,
         min_attention_score=settings.min_attention_score,
         attention_window=settings.attention_window,
         divergence_factor=settings.divergence_factor,

@@ -109,14 +109,9 @@ class PruningPolicy:
         the trial had never stopped."""
         self._remember_best(metrics)
         self._remember_attention(epoch, metrics)
-        point, _ = self.grace_point()
-        if (
-            self.mode == "tts"
-            and point is not None
-            and epoch >= point
-            and self.recent_attention >= self.min_attention_score
-        ):
-            self.attention_formed = True
+        if self.mode == "tts" and self.onset is not None:  # the study is read only then
+            point, _ = self.grace_point()
+            self.attention_formed |= point is not None and epoch >= point
 
     def _remember_attention(self, epoch: int, metrics: Mapping[str, float]) -> None:
         score = metrics.get("attention_score", math.nan)
